@@ -1,0 +1,64 @@
+# Two commands for a fresh machine: `make run` and `make test`. Each sets itself up.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: run test install lint typecheck openapi-check pytest postgres lock openapi bench clean
+
+run: install
+	$(BIN)/rathaus migrate
+	$(BIN)/rathaus seed-demo
+	$(BIN)/rathaus serve
+
+test: install postgres lint typecheck openapi-check pytest
+
+install: $(STAMP)
+
+$(STAMP): requirements/dev.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+openapi-check: install
+	$(BIN)/rathaus openapi --check
+
+pytest: install postgres
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Start the local PostgreSQL cluster if it is installed but stopped. If it is not installed,
+# the tests skip their PostgreSQL half (or fail with RATHAUS_TEST_REQUIRE_POSTGRES=1).
+postgres:
+	@if command -v pg_ctlcluster >/dev/null && ls /etc/postgresql >/dev/null 2>&1; then \
+		for v in $$(ls /etc/postgresql); do \
+			pg_ctlcluster --skip-systemctl-redirect $$v main status >/dev/null 2>&1 \
+				|| pg_ctlcluster --skip-systemctl-redirect $$v main start || true; \
+		done; \
+	else \
+		echo "PostgreSQL is not installed here: its half of the tests will be skipped."; \
+	fi
+
+openapi: install
+	$(BIN)/rathaus openapi
+
+bench: install postgres
+	$(BIN)/python -m bench.http_baseline
+
+# Regenerate the lock files after changing dependencies in pyproject.toml.
+lock:
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --python-version 3.11 --generate-hashes -q -o requirements/runtime.lock
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,176 @@
+"""The `rathaus` command: serve, worker, migrate, seed-demo, openapi."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.core.config import PROJECT_ROOT, Settings, UnsafeProductionSettings, get_settings
+
+OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
+
+
+def _refuse_unsafe(settings: Settings) -> None:
+    problems = settings.production_problems()
+    if problems:
+        for problem in problems:
+            print(f"Refusing to start: {problem}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    _refuse_unsafe(settings)
+    if args.migrate:
+        cmd_migrate(argparse.Namespace(revision="head"))
+    uvicorn.run(
+        "app.asgi:create",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=True,
+        access_log=False,
+        log_level=settings.log_level.lower(),
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from app.core.db import Database, create_engine
+    from app.core.jobs.worker import Worker
+    from app.core.logging import configure_logging
+    from app.tasks import build_registry
+
+    settings = get_settings()
+    _refuse_unsafe(settings)
+    if args.concurrency:
+        settings = settings.model_copy(update={"worker_concurrency": args.concurrency})
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    async def main() -> None:
+        database = Database(create_engine(settings))
+        worker = Worker(database, settings, build_registry())
+        try:
+            if args.once:
+                await worker.run_until_idle()
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await worker.run(stop)
+        finally:
+            await database.dispose()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.core.migrations import upgrade
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        (PROJECT_ROOT / "var").mkdir(exist_ok=True)
+    upgrade(settings.database_url, args.revision)
+    print(f"Database migrated to {args.revision}.")
+    return 0
+
+
+def cmd_seed_demo(_args: argparse.Namespace) -> int:
+    from app.core.db import Database, create_engine
+    from app.demo import seed_demo
+
+    settings = get_settings()
+
+    async def main() -> dict[str, int]:
+        database = Database(create_engine(settings, pooled=False))
+        try:
+            return await seed_demo(database)
+        finally:
+            await database.dispose()
+
+    added = asyncio.run(main())
+    print("Demo data: " + ", ".join(f"{count} {kind} added" for kind, count in added.items()))
+    return 0
+
+
+def render_openapi() -> str:
+    from app.main import create_app
+
+    settings = Settings(database_url="sqlite+aiosqlite://", log_json=True)
+    document = create_app(settings).openapi()
+    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    rendered = render_openapi()
+    if args.check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != rendered:
+            print(f"{output} is out of date: run `rathaus openapi`.", file=sys.stderr)
+            return 1
+        print(f"{output} is up to date.")
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(rendered, encoding="utf-8")
+    print(f"Wrote {output}.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rathaus", description="Digitales Rathaus: citizen-services backend."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="Serve the API (uvicorn, uvloop, httptools).")
+    serve.add_argument("--host", help="Bind address (default: RATHAUS_HOST).")
+    serve.add_argument("--port", type=int, help="Port (default: RATHAUS_PORT).")
+    serve.add_argument("--workers", type=int, default=1, help="Server processes (default 1).")
+    serve.add_argument("--migrate", action="store_true", help="Apply migrations before serving.")
+    serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser("worker", help="Run background jobs from the job queue.")
+    worker.add_argument("--once", action="store_true", help="Run due jobs, then exit.")
+    worker.add_argument("--concurrency", type=int, help="Jobs at once (default: setting).")
+    worker.set_defaults(handler=cmd_worker)
+
+    migrate = commands.add_parser("migrate", help="Apply Alembic migrations.")
+    migrate.add_argument("revision", nargs="?", default="head", help="Target (default head).")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    seed = commands.add_parser("seed-demo", help="Add demo branches and departments (idempotent).")
+    seed.set_defaults(handler=cmd_seed_demo)
+
+    openapi = commands.add_parser("openapi", help="Write openapi/openapi.json.")
+    openapi.add_argument("--output", default=str(OPENAPI_PATH), help="Where to write.")
+    openapi.add_argument(
+        "--check", action="store_true", help="Fail if the file differs from the app."
+    )
+    openapi.set_defaults(handler=cmd_openapi)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except UnsafeProductionSettings as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""ETag / If-Match optimistic concurrency for edits by clerks and administrators.
+
+A resource's ETag is its `version`. An edit sends `If-Match`; the service then updates with
+`WHERE id = :id AND version = :expected`, so two clerks saving at once cannot both win.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Header, Response
+
+from app.core.errors import PreconditionFailed, PreconditionRequired
+
+
+def etag(version: int) -> str:
+    return f'"v{version}"'
+
+
+def set_etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = etag(version)
+
+
+def parse_if_match(header: str) -> set[str] | None:
+    """The ETags listed in If-Match, or None for `*`. Weak tags never match (RFC 9110 §13.1.1)."""
+    if header.strip() == "*":
+        return None
+    return {
+        tag.strip() for tag in header.split(",") if tag.strip() and not tag.strip().startswith("W/")
+    }
+
+
+def expected_version(if_match: str | None, current_version: int) -> int:
+    """Check If-Match against the current version and return the version to guard the update."""
+    if if_match is None:
+        raise PreconditionRequired()
+    tags = parse_if_match(if_match)
+    if tags is not None and etag(current_version) not in tags:
+        raise PreconditionFailed()
+    return current_version
+
+
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The resource's current ETag. Required: a missing header gives 428, "
+        "an outdated one 412.",
+    ),
+]

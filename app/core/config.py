@@ -1,0 +1,122 @@
+"""Configuration from `RATHAUS_*` environment variables (see the table in README.md)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"  # noqa: S105 - refused in production
+DEV_ONLY_IDENTITY_PROVIDERS = frozenset({"mock-eid", "dev-login"})
+DEV_ONLY_PAYMENT_PROVIDERS = frozenset({"demo"})
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting, with its default. Production refuses the unsafe ones."""
+
+    model_config = SettingsConfigDict(env_prefix="RATHAUS_", extra="ignore")
+
+    env: Environment = Environment.development
+    debug: bool = False
+    database_url: str = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'rathaus.db'}"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
+    secret_key: str = DEFAULT_SECRET_KEY
+    public_base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"]
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    identity_providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["mock-eid", "dev-login"]
+    )
+    payment_providers: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["demo"])
+    log_level: str = "INFO"
+    log_json: bool = True
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    idempotency_lock_seconds: int = Field(default=60, ge=1)
+    worker_in_process: bool | None = None
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    job_lease_seconds: int = Field(default=60, ge=2)
+    job_max_attempts: int = Field(default=8, ge=1)
+    audit_retention_days: int = Field(default=3 * 365, ge=1)
+
+    _split = field_validator(
+        "cors_origins", "identity_providers", "payment_providers", mode="before"
+    )(_split_csv)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def runs_worker_in_process(self) -> bool:
+        """The embedded SQLite default runs jobs inside `serve`; PostgreSQL uses `rathaus worker`."""
+        if self.worker_in_process is not None:
+            return self.worker_in_process
+        return self.is_sqlite
+
+    def production_problems(self) -> list[str]:
+        """One line per setting that is unsafe in production, each naming the setting."""
+        if self.env is not Environment.production:
+            return []
+        problems: list[str] = []
+        if self.debug:
+            problems.append("RATHAUS_DEBUG must be false in production.")
+        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
+            problems.append(
+                "RATHAUS_SECRET_KEY is the development default or shorter than 32 characters."
+            )
+        if self.is_sqlite:
+            problems.append("RATHAUS_DATABASE_URL points to SQLite; production needs PostgreSQL.")
+        demo_idps = sorted(DEV_ONLY_IDENTITY_PROVIDERS.intersection(self.identity_providers))
+        if demo_idps:
+            problems.append(
+                "RATHAUS_IDENTITY_PROVIDERS enables development-only providers: "
+                + ", ".join(demo_idps)
+                + "."
+            )
+        demo_pay = sorted(DEV_ONLY_PAYMENT_PROVIDERS.intersection(self.payment_providers))
+        if demo_pay:
+            problems.append(
+                "RATHAUS_PAYMENT_PROVIDERS enables development-only providers: "
+                + ", ".join(demo_pay)
+                + "."
+            )
+        return problems
+
+
+class UnsafeProductionSettings(RuntimeError):
+    """Raised at start-up when production is configured with a development-only setting."""
+
+
+def check_production_settings(settings: Settings) -> None:
+    problems = settings.production_problems()
+    if problems:
+        raise UnsafeProductionSettings(" ".join(f"Refusing to start: {p}" for p in problems))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,157 @@
+"""The route class every API router uses, and OpenAPI helpers for operation ids and problems.
+
+`RathausRoute` wraps each endpoint in its unit of work, refuses non-JSON bodies with 415, and
+turns any unexpected exception into a 500 problem that reveals nothing about the cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.errors import (
+    AppError,
+    BadRequest,
+    InternalError,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from app.core.problems import Problem, ValidationProblem
+from app.core.uow import UnitOfWork
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+API_PREFIX = "/api/v1"
+
+logger = structlog.get_logger("rathaus.routing")
+
+
+class ReplayResponse(Exception):
+    """Raised by a dependency that already knows the response (an idempotent replay)."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+        super().__init__("replay")
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+class RathausRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint_handler = super().get_route_handler()
+        expects_json = self._expects_json_body()
+
+        async def handler(request: Request) -> Response:
+            if expects_json and request.method not in SAFE_METHODS:
+                _require_json_content_type(request)
+            uow = UnitOfWork(request.app.state.database, read_only=request.method in SAFE_METHODS)
+            request.state.uow = uow
+            try:
+                return await _run_in_unit_of_work(endpoint_handler, request, uow)
+            finally:
+                await uow.close()
+
+        return handler
+
+    def _expects_json_body(self) -> bool:
+        if self.body_field is None:
+            return False
+        from fastapi.params import Form
+
+        return not isinstance(getattr(self.body_field, "field_info", None), Form)
+
+
+async def _run_in_unit_of_work(
+    endpoint_handler: Callable[[Request], Awaitable[Response]],
+    request: Request,
+    uow: UnitOfWork,
+) -> Response:
+    try:
+        response = await endpoint_handler(request)
+    except ReplayResponse as replay:
+        await uow.rollback()
+        return replay.response
+    except (AppError, StarletteHTTPException, RequestValidationError):
+        await uow.rollback()
+        raise
+    except Exception as exc:
+        await uow.rollback()
+        from app.core.problems import handle_unexpected
+
+        return await handle_unexpected(request, exc)
+    if response.status_code >= 400:
+        await uow.rollback()
+        return response
+    await uow.commit(response)
+    return response
+
+
+def _require_json_content_type(request: Request) -> None:
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        if (
+            request.headers.get("content-length", "0") == "0"
+            and "transfer-encoding" not in request.headers
+        ):
+            return
+        raise UnsupportedMediaType()
+    if not _is_json(content_type):
+        raise UnsupportedMediaType()
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable ids of the form `tag_name`, e.g. `appointments_book`."""
+    tag = str(route.tags[0]) if route.tags else "default"
+    return f"{tag}_{route.name}"
+
+
+def problem_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the problems an endpoint can answer with.
+
+    `app.core.openapi` moves their schema to the `application/problem+json` media type.
+    """
+    responses: dict[int | str, dict[str, Any]] = {}
+    for error in errors:
+        model = ValidationProblem if issubclass(error, ValidationFailed) else Problem
+        entry = responses.setdefault(error.status, {"model": model, "description": error.title.en})
+        if error.title.en not in entry["description"]:
+            entry["description"] += f"; {error.title.en}"
+    return responses
+
+
+COMMON_PROBLEMS: tuple[type[AppError], ...] = (
+    BadRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    InternalError,
+    ServiceUnavailable,
+)
+
+
+def api_router(
+    tag: str, *, prefix: str = API_PREFIX, errors: Iterable[type[AppError]] = ()
+) -> APIRouter:
+    """A router for one domain: its tag, our route class and the problems every route can give.
+
+    The full prefix is set here, not at inclusion, so that route templates in logs and
+    metrics are the paths clients call.
+    """
+    return APIRouter(
+        prefix=prefix,
+        tags=[tag],
+        route_class=RathausRoute,
+        responses=problem_responses(*COMMON_PROBLEMS, *errors),
+    )

@@ -1,0 +1,152 @@
+"""Application factory: middleware, routers, problem handlers, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from app.appointments.router import router as appointments_router
+from app.core import metrics
+from app.core.config import Environment, Settings, check_production_settings, get_settings
+from app.core.db import Database, create_engine
+from app.core.errors import ServiceUnavailable
+from app.core.i18n import Text
+from app.core.jobs.worker import Worker
+from app.core.logging import configure_logging
+from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.migrations import current_revisions, head_revisions
+from app.core.openapi import build_openapi
+from app.core.problems import install_problem_handlers
+from app.core.routing import api_router, problem_responses
+from app.services.router import router as services_router
+from app.tasks import build_registry
+
+
+class HealthRead(BaseModel):
+    status: str
+
+
+class ReadinessRead(BaseModel):
+    status: str
+    database: str
+    migrations: str
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    check_production_settings(settings)
+    configure_logging(settings.log_level, json=settings.log_json)
+    database = database or Database(create_engine(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker_task: asyncio.Task[None] | None = None
+        stop = asyncio.Event()
+        if settings.runs_worker_in_process:
+            worker = Worker(database, settings, build_registry())
+            worker_task = asyncio.create_task(worker.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker_task is not None:
+                with suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(worker_task, timeout=settings.job_lease_seconds)
+            await database.dispose()
+
+    app = FastAPI(
+        title="Digitales Rathaus API",
+        version="1.0.0",
+        summary="Online applications, ePayment, appointments and eID sign-in for citizens, "
+        "clerks and integrators.",
+        lifespan=lifespan,
+        debug=settings.debug,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    app.state.database = database
+
+    install_problem_handlers(app)
+    app.include_router(appointments_router)
+    app.include_router(services_router)
+    app.include_router(_operations_router())
+    app.add_api_route("/metrics", _metrics, include_in_schema=False)
+
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Idempotency-Key",
+            "If-Match",
+            "X-Request-ID",
+            "Accept-Language",
+        ],
+        expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID", "Idempotent-Replayed"],
+        max_age=600,
+    )
+    app.add_middleware(RequestContextMiddleware, hsts=settings.env is Environment.production)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _operation_id(route: Any) -> str:
+    from app.core.routing import operation_id
+
+    return operation_id(route)
+
+
+def _operations_router() -> Any:
+    router = api_router("operations", prefix="")
+
+    @router.get("/healthz", response_model=HealthRead, summary="Liveness: the process answers")
+    async def healthz() -> HealthRead:
+        return HealthRead(status="ok")
+
+    @router.get(
+        "/readyz",
+        response_model=ReadinessRead,
+        summary="Readiness: database reachable and migrations at head",
+        responses=problem_responses(ServiceUnavailable),
+    )
+    async def readyz(request: Request) -> ReadinessRead:
+        database: Database = request.app.state.database
+        try:
+            async with database.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            current = await current_revisions(database.engine)
+        except Exception as exc:
+            raise ServiceUnavailable(
+                Text(de="Die Datenbank ist nicht erreichbar.", en="The database is unreachable.")
+            ) from exc
+        if current != head_revisions():
+            raise ServiceUnavailable(
+                Text(
+                    de="Die Datenbank ist nicht auf dem neuesten Migrationsstand.",
+                    en="The database schema is not at the latest migration.",
+                )
+            )
+        return ReadinessRead(status="ready", database="ok", migrations="head")
+
+    return router
+
+
+async def _metrics() -> Response:
+    body, content_type = metrics.render()
+    return Response(content=body, media_type=content_type)
