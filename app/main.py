@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from app.appointments.router import router as appointments_router
 from app.core import metrics
@@ -95,7 +94,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID", "Idempotent-Replayed"],
         max_age=600,
     )
-    app.add_middleware(RequestContextMiddleware, hsts=settings.env is Environment.production)
+    app.add_middleware(RequestContextMiddleware, hsts=settings.env == Environment.production)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -128,9 +127,7 @@ def _operations_router() -> Any:
     async def readyz(request: Request) -> ReadinessRead:
         database: Database = request.app.state.database
         try:
-            async with database.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-            current = await current_revisions(database.engine)
+            current = await current_revisions(database.read_engine)
         except Exception as exc:
             raise ServiceUnavailable(
                 Text(de="Die Datenbank ist nicht erreichbar.", en="The database is unreachable.")

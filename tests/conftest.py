@@ -110,6 +110,17 @@ def database_url(
     drop_pg_database(name)
 
 
+@pytest.fixture
+def fresh_database_url(backend: str, tmp_path: Path, worker_id: str) -> Iterator[str]:
+    """An empty, unmigrated database of this backend for one test (migrations, CLI)."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+        return
+    name = f"rathaus_fresh_{worker_id}"
+    yield create_pg_database(name)
+    drop_pg_database(name)
+
+
 def make_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": database_url,

@@ -113,12 +113,9 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self.read_engine = engine.execution_options(**{READ_ONLY_OPTION: True})
         self._write = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-        self._read = async_sessionmaker(
-            engine.execution_options(**{READ_ONLY_OPTION: True}),
-            expire_on_commit=False,
-            autoflush=False,
-        )
+        self._read = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
 
     def session(self, *, read_only: bool = False) -> AsyncSession:
         return (self._read if read_only else self._write)()

@@ -11,7 +11,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import (
@@ -143,15 +144,18 @@ async def handle_validation_error(request: Request, exc: Exception) -> JSONRespo
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, OperationalError | DBAPIError) and _is_connection_error(exc):
+    if _database_unavailable(exc):
         logger.error("request.database_unavailable", error_type=type(exc).__name__)
         return problem_response(request, ServiceUnavailable())
     logger.error("request.unhandled", error_type=type(exc).__name__, frames=safe_frames(exc))
     return problem_response(request, InternalError())
 
 
-def _is_connection_error(exc: DBAPIError) -> bool:
-    return bool(exc.connection_invalidated) or isinstance(exc, OperationalError)
+def _database_unavailable(exc: Exception) -> bool:
+    """Connection-level failures are temporary: 503 with Retry-After, not a 500."""
+    if isinstance(exc, ConnectionError | PoolTimeout | OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -1,0 +1,96 @@
+"""Settings, and the refusal to start production with development settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core.config import (
+    Environment,
+    Settings,
+    UnsafeProductionSettings,
+    check_production_settings,
+)
+from app.main import create_app
+from tests.conftest import run_cli
+
+SAFE_PRODUCTION = {
+    "RATHAUS_ENV": "production",
+    "RATHAUS_SECRET_KEY": "k" * 48,
+    "RATHAUS_DATABASE_URL": "postgresql+asyncpg://rathaus@127.0.0.1:9/rathaus",
+    "RATHAUS_IDENTITY_PROVIDERS": "oidc",
+    "RATHAUS_PAYMENT_PROVIDERS": "xbezahldienste",
+}
+
+
+def test_settings_are_read_from_rathaus_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "RATHAUS_CORS_ORIGINS", "https://buergerapp.stadt.example, https://stadt.example"
+    )
+    monkeypatch.setenv("RATHAUS_MAX_BODY_BYTES", "2048")
+
+    settings = Settings()
+
+    assert settings.cors_origins == ["https://buergerapp.stadt.example", "https://stadt.example"]
+    assert settings.max_body_bytes == 2048
+    assert settings.is_sqlite
+    assert settings.runs_worker_in_process
+
+
+def test_safe_production_settings_start() -> None:
+    settings = Settings.model_validate(
+        {k.removeprefix("RATHAUS_").lower(): v for k, v in SAFE_PRODUCTION.items()}
+    )
+
+    check_production_settings(settings)
+    assert settings.env is Environment.production
+    assert not settings.runs_worker_in_process
+
+
+@pytest.mark.parametrize(
+    ("override", "named_setting"),
+    [
+        ({"RATHAUS_DEBUG": "true"}, "RATHAUS_DEBUG"),
+        ({"RATHAUS_SECRET_KEY": "dev-insecure-secret-change-me"}, "RATHAUS_SECRET_KEY"),
+        ({"RATHAUS_DATABASE_URL": "sqlite+aiosqlite:///var/prod.db"}, "RATHAUS_DATABASE_URL"),
+        ({"RATHAUS_IDENTITY_PROVIDERS": "oidc,mock-eid"}, "RATHAUS_IDENTITY_PROVIDERS"),
+        ({"RATHAUS_PAYMENT_PROVIDERS": "demo"}, "RATHAUS_PAYMENT_PROVIDERS"),
+    ],
+)
+def test_production_refuses_unsafe_setting_naming_it(
+    override: dict[str, str], named_setting: str
+) -> None:
+    env = {**SAFE_PRODUCTION, **override}
+    settings = Settings.model_validate(
+        {k.removeprefix("RATHAUS_").lower(): v for k, v in env.items()}
+    )
+
+    with pytest.raises(UnsafeProductionSettings, match=named_setting):
+        create_app(settings)
+
+
+def test_serve_in_production_with_sqlite_exits_with_one_clear_line() -> None:
+    result = run_cli(
+        "serve", env={**SAFE_PRODUCTION, "RATHAUS_DATABASE_URL": "sqlite+aiosqlite:///x.db"}
+    )
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "Refusing to start: RATHAUS_DATABASE_URL points to SQLite; production needs PostgreSQL."
+    ]
+
+
+def test_worker_in_production_with_demo_providers_refuses_to_start() -> None:
+    result = run_cli(
+        "worker",
+        env={
+            **SAFE_PRODUCTION,
+            "RATHAUS_IDENTITY_PROVIDERS": "mock-eid",
+            "RATHAUS_PAYMENT_PROVIDERS": "demo",
+        },
+    )
+
+    assert result.returncode == 2
+    assert "RATHAUS_IDENTITY_PROVIDERS" in result.stderr
+    assert "RATHAUS_PAYMENT_PROVIDERS" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,130 @@
+"""Request ids, logs, metrics, security headers and CORS, as a client or operator sees them."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Environment, Settings
+from app.core.db import Database
+from app.main import create_app
+from tests.conftest import client_for
+from tests.fixtures.factories import create_branch
+
+
+async def test_valid_request_id_is_echoed_and_unusable_ones_replaced(
+    client: httpx.AsyncClient,
+) -> None:
+    for unusable in ("has spaces", "x" * 200, "<script>"):
+        response = await client.get("/healthz", headers={"X-Request-ID": unusable})
+        assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+
+    response = await client.get("/healthz", headers={"X-Request-ID": "buergerapp-4711"})
+    assert response.headers["x-request-id"] == "buergerapp-4711"
+
+
+async def test_request_id_is_generated_when_absent(client: httpx.AsyncClient) -> None:
+    first = await client.get("/healthz")
+    second = await client.get("/healthz")
+
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+
+
+async def test_api_responses_carry_security_headers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/branches")
+
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["cache-control"] == "no-store"
+    assert "strict-transport-security" not in response.headers
+
+
+async def test_production_responses_add_hsts(settings: Settings, db: Database) -> None:
+    production = settings.model_copy(
+        update={
+            "env": Environment.production,
+            "secret_key": "x" * 40,
+            "identity_providers": ["oidc"],
+            "payment_providers": ["xbezahldienste"],
+            "database_url": "postgresql+asyncpg://u@db/rathaus",
+        }
+    )
+    async with client_for(create_app(production, database=db)) as client:
+        response = await client.get("/healthz")
+
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
+async def test_swagger_ui_is_served_with_its_own_csp(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs")
+
+    assert response.status_code == 200
+    assert "swagger-ui" in response.text
+    assert "cdn.jsdelivr.net" in response.headers["content-security-policy"]
+
+
+async def test_cors_allows_only_configured_origins(client: httpx.AsyncClient) -> None:
+    allowed = await client.options(
+        "/api/v1/branches",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"},
+    )
+    refused = await client.options(
+        "/api/v1/branches",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_metrics_count_requests_per_route_template(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    branch = await create_branch(session)
+    await session.commit()
+
+    def count(text: str) -> float:
+        pattern = (
+            r'rathaus_http_requests_total\{method="GET",route="/api/v1/branches/\{branch_id\}",'
+            r'status="200"\} ([0-9.]+)'
+        )
+        match = re.search(pattern, text)
+        return float(match.group(1)) if match else 0.0
+
+    before = count((await client.get("/metrics")).text)
+    await client.get(f"/api/v1/branches/{branch.id}")
+    await client.get(f"/api/v1/branches/{branch.id}")
+    after = (await client.get("/metrics")).text
+
+    assert count(after) == before + 2
+    assert str(branch.id) not in after
+    assert 'rathaus_http_request_duration_seconds_bucket{le="0.005",method="GET"' in after
+
+
+async def test_access_log_is_json_without_ids_or_query(
+    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    branch_id = uuid.uuid4()
+    await client.get(
+        f"/api/v1/branches/{branch_id}?name=Erika+Mustermann",
+        headers={"X-Request-ID": "req-log-1"},
+    )
+
+    lines = [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    access = [line for line in lines if line.get("event") == "request"]
+    assert access[-1]["request_id"] == "req-log-1"
+    assert access[-1]["route"] == "/api/v1/branches/{branch_id}"
+    assert access[-1]["status"] == 404
+    assert access[-1]["duration_ms"] >= 0
+    raw = json.dumps(lines)
+    assert str(branch_id) not in raw
+    assert "Mustermann" not in raw
