@@ -10,17 +10,24 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.core.config import PROJECT_ROOT, Settings, UnsafeProductionSettings, get_settings
+from app.core.config import PROJECT_ROOT, ConfigurationError, Settings, get_settings
 
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
 
 def _refuse_unsafe(settings: Settings) -> None:
+    from app.identity.registry import build_registry
+
     problems = settings.production_problems()
     if problems:
         for problem in problems:
             print(f"Refusing to start: {problem}", file=sys.stderr)
         raise SystemExit(2)
+    try:
+        build_registry(settings)
+    except ConfigurationError as exc:
+        print(f"Refusing to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -167,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except UnsafeProductionSettings as exc:
+    except ConfigurationError as exc:
         print(str(exc), file=sys.stderr)
         return 2
 

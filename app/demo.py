@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.appointments.models import Branch
 from app.core.audit import record
 from app.core.db import Database
+from app.identity.adapters.dev_login import DEV_ISSUER, STAFF_PERSONAS
+from app.identity.models import StaffRoleGrant, StaffUser
+from app.identity.service import grants_from_groups
 from app.services.models import Department
 
 CITY = "Dortmund"
@@ -130,19 +133,22 @@ DEMO_DEPARTMENTS = (
 
 
 async def seed_demo(database: Database) -> dict[str, int]:
-    """Add the demo rows that are missing; returns how many of each kind were added."""
+    """Add the demo rows that are missing; returns how many of each kind were added.
+
+    Staff users are those of the dev-login personas: a clerk of the Jugendamt, a supervisor of
+    the Bürgerdienste department, staff of the Hörde branch, and an administrator.
+    """
     async with database.transaction() as session:
-        branches = await _seed_branches(session)
-        departments = await _seed_departments(session)
-        if branches or departments:
+        added = {
+            "branches": await _seed_branches(session),
+            "departments": await _seed_departments(session),
+            "staff users": await _seed_staff(session),
+        }
+        if any(added.values()):
             await record(
-                session,
-                action="demo.seeded",
-                object_type="demo",
-                object_id=None,
-                summary={"branches": branches, "departments": departments},
+                session, action="demo.seeded", object_type="demo", object_id=None, summary=added
             )
-    return {"branches": branches, "departments": departments}
+    return added
 
 
 async def _seed_branches(session: AsyncSession) -> int:
@@ -179,6 +185,43 @@ async def _seed_departments(session: AsyncSession) -> int:
         if code in existing:
             continue
         session.add(Department(code=code, name_de=name_de, name_en=name_en, email=email))
+        added += 1
+    await session.flush()
+    return added
+
+
+async def _seed_staff(session: AsyncSession) -> int:
+    """The dev-login personas, with the roles their Keycloak groups grant."""
+    existing = set(
+        (
+            await session.scalars(
+                select(StaffUser.subject).where(StaffUser.provider == "dev-login")
+            )
+        ).all()
+    )
+    added = 0
+    for persona in STAFF_PERSONAS:
+        subject = f"dev-{persona.id}"
+        if subject in existing:
+            continue
+        user = StaffUser(
+            provider="dev-login",
+            issuer=DEV_ISSUER,
+            subject=subject,
+            display_name=persona.display_name,
+            email=persona.email,
+        )
+        session.add(user)
+        await session.flush()
+        for grant in await grants_from_groups(session, persona.groups):
+            session.add(
+                StaffRoleGrant(
+                    staff_user_id=user.id,
+                    role=grant.role.value,
+                    scope_type=grant.scope_type.value,
+                    scope_id=grant.scope_id,
+                )
+            )
         added += 1
     await session.flush()
     return added

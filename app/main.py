@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
@@ -24,6 +25,11 @@ from app.core.migrations import current_revisions, head_revisions
 from app.core.openapi import build_openapi
 from app.core.problems import install_problem_handlers
 from app.core.routing import api_router, problem_responses
+from app.identity.jwt import load_signing_key
+from app.identity.registry import build_registry as build_provider_registry
+from app.identity.router import pages as identity_pages
+from app.identity.router import router as identity_router
+from app.identity.service import IdentityContext
 from app.services.router import router as services_router
 from app.tasks import build_registry
 
@@ -71,8 +77,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.identity = IdentityContext(
+        settings=settings,
+        registry=build_provider_registry(settings),
+        signing_key=load_signing_key(settings),
+        database=database,
+    )
 
     install_problem_handlers(app)
+    app.include_router(identity_router)
+    app.include_router(identity_pages)
     app.include_router(appointments_router)
     app.include_router(services_router)
     app.include_router(_operations_router())
@@ -103,6 +117,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _origins(urls: list[str]) -> str:
+    """Origins the sign-in pages may send the browser back to (CSP form-action)."""
+    origins = {f"{u.scheme}://{u.netloc}" for u in map(urlsplit, urls) if u.scheme and u.netloc}
+    return " ".join(sorted(origins))
 
 
 def _operation_id(route: Any) -> str:

@@ -5,15 +5,37 @@ from app.core.audit import AuditEntry
 from app.core.db import Base
 from app.core.idempotency_models import IdempotencyRecord
 from app.core.jobs.models import Event, Job, JobSchedule
+from app.core.ratelimit import RateLimitCounter
+from app.identity.models import (
+    ApiClient,
+    AuthorizationCode,
+    AuthSession,
+    CitizenAccount,
+    CitizenAttribute,
+    LoginAttempt,
+    RefreshToken,
+    StaffRoleGrant,
+    StaffUser,
+)
 from app.services.models import Department
 
 __all__ = [
+    "ApiClient",
     "AuditEntry",
+    "AuthSession",
+    "AuthorizationCode",
     "Base",
     "Branch",
+    "CitizenAccount",
+    "CitizenAttribute",
     "Department",
     "Event",
     "IdempotencyRecord",
     "Job",
     "JobSchedule",
+    "LoginAttempt",
+    "RateLimitCounter",
+    "RefreshToken",
+    "StaffRoleGrant",
+    "StaffUser",
 ]

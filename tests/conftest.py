@@ -103,7 +103,8 @@ def database_url(
         upgrade(url)
         yield url
         return
-    name = f"rathaus_test_{worker_id}"
+    # The pid keeps concurrent test runs on one machine out of each other's way.
+    name = f"rathaus_test_{worker_id}_{os.getpid()}"
     url = create_pg_database(name)
     upgrade(url)
     yield url
@@ -116,7 +117,7 @@ def fresh_database_url(backend: str, tmp_path: Path, worker_id: str) -> Iterator
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
         return
-    name = f"rathaus_fresh_{worker_id}"
+    name = f"rathaus_fresh_{worker_id}_{os.getpid()}"
     yield create_pg_database(name)
     drop_pg_database(name)
 

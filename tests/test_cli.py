@@ -34,9 +34,9 @@ def test_migrate_then_seed_demo_is_idempotent(fresh_database_url: str) -> None:
     second = run_cli("seed-demo", env=env)
 
     assert first.returncode == 0
-    assert "9 branches added, 6 departments added" in first.stdout
+    assert "9 branches added, 6 departments added, 4 staff users added" in first.stdout
     assert second.returncode == 0
-    assert "0 branches added, 0 departments added" in second.stdout
+    assert "0 branches added, 0 departments added, 0 staff users added" in second.stdout
 
 
 def test_openapi_writes_the_document(tmp_path: Path) -> None:

@@ -8,12 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.appointments import service
 from app.appointments.errors import BranchNotFound
-from app.appointments.schemas import BranchRead
-from app.core.concurrency import set_etag
-from app.core.errors import InvalidCursor
+from app.appointments.schemas import BranchRead, BranchUpdate
+from app.core.concurrency import IfMatchHeader, set_etag
+from app.core.errors import InvalidCursor, PreconditionFailed, PreconditionRequired
 from app.core.pagination import Page, PageParams, page_params
 from app.core.routing import api_router, problem_responses
 from app.core.uow import get_session
+from app.identity.dependencies import Staff
+from app.identity.errors import InvalidAccessToken, MissingRole, WrongPrincipalType
 
 router = api_router("appointments")
 
@@ -42,5 +44,33 @@ async def list_branches(
 )
 async def get_branch(branch_id: uuid.UUID, session: Session, response: Response) -> BranchRead:
     branch = await service.get_branch(session, branch_id)
+    set_etag(response, branch.version)
+    return service.to_read(branch)
+
+
+@router.patch(
+    "/branches/{branch_id}",
+    response_model=BranchRead,
+    summary="Edit a branch's contact details (its staff and administrators)",
+    description="Send `If-Match` with the ETag from the last read: 428 without it, 412 when "
+    "someone else changed the branch in between.",
+    responses=problem_responses(
+        BranchNotFound,
+        InvalidAccessToken,
+        WrongPrincipalType,
+        MissingRole,
+        PreconditionFailed,
+        PreconditionRequired,
+    ),
+)
+async def update_branch(
+    branch_id: uuid.UUID,
+    changes: BranchUpdate,
+    principal: Staff,
+    session: Session,
+    response: Response,
+    if_match: IfMatchHeader = None,
+) -> BranchRead:
+    branch = await service.update_branch(session, principal, branch_id, changes, if_match)
     set_etag(response, branch.version)
     return service.to_read(branch)

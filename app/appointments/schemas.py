@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 
 class Address(BaseModel):
@@ -26,3 +26,13 @@ class BranchRead(BaseModel):
     latitude: float | None
     longitude: float | None
     version: int
+
+
+class BranchUpdate(BaseModel):
+    """Contact details the branch's own staff may keep current. Send only what changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(default=None, max_length=50, pattern=r"^[0-9 +()/-]{3,50}$")
+    email: EmailStr | None = None
+    wheelchair_accessible: bool | None = None

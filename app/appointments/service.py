@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.appointments.errors import BranchNotFound
 from app.appointments.models import Branch
-from app.appointments.schemas import Address, BranchRead
+from app.appointments.schemas import Address, BranchRead, BranchUpdate
+from app.core.audit import record
+from app.core.concurrency import expected_version
+from app.core.db import utcnow
+from app.core.errors import PreconditionFailed
 from app.core.pagination import PageParams, paginate
+from app.identity.errors import MissingRole
+from app.identity.principal import Principal, Role
 
 
 def to_read(branch: Branch) -> BranchRead:
@@ -45,3 +51,43 @@ async def get_branch(session: AsyncSession, branch_id: uuid.UUID) -> Branch:
     if branch is None:
         raise BranchNotFound()
     return branch
+
+
+async def update_branch(
+    session: AsyncSession,
+    principal: Principal,
+    branch_id: uuid.UUID,
+    changes: BranchUpdate,
+    if_match: str | None,
+) -> Branch:
+    """Staff of this branch (or an admin) edit it, guarded by If-Match."""
+    branch = await get_branch(session, branch_id)
+    if not principal.has_role(Role.branch_staff, branch_id=branch.id):
+        raise MissingRole()
+    expected = expected_version(if_match, branch.version)
+    values: dict[str, object] = {
+        name: getattr(changes, name)
+        if name != "email" or changes.email is None
+        else str(changes.email)
+        for name in changes.model_fields_set
+    }
+    values.update(version=Branch.version + 1, updated_at=utcnow())
+    result = await session.execute(
+        update(Branch).where(Branch.id == branch.id, Branch.version == expected).values(**values)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise PreconditionFailed()
+    await session.refresh(branch)
+    await record(
+        session,
+        action="branch.updated",
+        object_type="branch",
+        object_id=branch.id,
+        summary={"fields": ",".join(sorted(changes.model_fields_set))},
+    )
+    return branch
+
+
+async def branch_id_for_code(session: AsyncSession, code: str) -> uuid.UUID | None:
+    branch_id: uuid.UUID | None = await session.scalar(select(Branch.id).where(Branch.code == code))
+    return branch_id

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +27,26 @@ def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+class OidcProviderSettings(BaseModel):
+    """One OpenID Connect provider: BundID or an eID service (often behind Keycloak), or the
+    city's Keycloak for staff. Given as JSON in RATHAUS_OIDC_PROVIDERS."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,30}$")
+    display_name: str
+    issuer: str
+    client_id: str
+    client_secret: str | None = None
+    for_staff: bool = False
+    scopes: list[str] = Field(default_factory=lambda: ["openid"])
+    acr_values: list[str] = Field(default_factory=list)
+    allowed_issuers: list[str] = Field(default_factory=list)
+    subject_claim: str = "sub"
+    claim_mapping: dict[str, str] = Field(default_factory=dict)
+    acr_mapping: dict[str, str] = Field(default_factory=dict)
+    groups_claim: str = "groups"
+    max_level: str = "high"
 
 
 class Settings(BaseSettings):
@@ -61,9 +81,23 @@ class Settings(BaseSettings):
     job_lease_seconds: int = Field(default=60, ge=2)
     job_max_attempts: int = Field(default=8, ge=1)
     audit_retention_days: int = Field(default=3 * 365, ge=1)
+    auth_return_to_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:3000/", "http://127.0.0.1:3000/"]
+    )
+    jwt_private_key_file: str | None = None
+    access_token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    refresh_token_ttl_seconds: int = Field(default=8 * 3600, ge=300)
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    login_ttl_seconds: int = Field(default=600, ge=60)
+    token_rate_limit_per_minute: int = Field(default=20, ge=1)
+    oidc_providers: list[OidcProviderSettings] = Field(default_factory=list)
 
     _split = field_validator(
-        "cors_origins", "identity_providers", "payment_providers", mode="before"
+        "cors_origins",
+        "identity_providers",
+        "payment_providers",
+        "auth_return_to_allowlist",
+        mode="before",
     )(_split_csv)
 
     @property
@@ -97,6 +131,10 @@ class Settings(BaseSettings):
                 + ", ".join(demo_idps)
                 + "."
             )
+        if not self.jwt_private_key_file:
+            problems.append(
+                "RATHAUS_JWT_PRIVATE_KEY_FILE is not set; production needs a persistent signing key."
+            )
         demo_pay = sorted(DEV_ONLY_PAYMENT_PROVIDERS.intersection(self.payment_providers))
         if demo_pay:
             problems.append(
@@ -107,7 +145,11 @@ class Settings(BaseSettings):
         return problems
 
 
-class UnsafeProductionSettings(RuntimeError):
+class ConfigurationError(RuntimeError):
+    """A setting that keeps the service from starting; the message names the setting."""
+
+
+class UnsafeProductionSettings(ConfigurationError):
     """Raised at start-up when production is configured with a development-only setting."""
 
 

@@ -24,6 +24,7 @@ from app.core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from app.core.i18n import Text
 from app.core.problems import Problem, ValidationProblem
 from app.core.uow import UnitOfWork
 
@@ -48,14 +49,25 @@ def _is_json(content_type: str) -> bool:
     )
 
 
+def _is_form(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type in ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+FORM_EXPECTED = Text(
+    de="Der Anfragetext muss als application/x-www-form-urlencoded gesendet werden.",
+    en="The request body must be sent as application/x-www-form-urlencoded.",
+)
+
+
 class RathausRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint_handler = super().get_route_handler()
         expects_json = self._expects_json_body()
 
         async def handler(request: Request) -> Response:
-            if expects_json and request.method not in SAFE_METHODS:
-                _require_json_content_type(request)
+            if self.body_field is not None and request.method not in SAFE_METHODS:
+                _require_content_type(request, json=expects_json)
             uow = UnitOfWork(request.app.state.database, read_only=request.method in SAFE_METHODS)
             request.state.uow = uow
             try:
@@ -98,7 +110,7 @@ async def _run_in_unit_of_work(
     return response
 
 
-def _require_json_content_type(request: Request) -> None:
+def _require_content_type(request: Request, *, json: bool) -> None:
     content_type = request.headers.get("content-type")
     if content_type is None:
         if (
@@ -107,8 +119,10 @@ def _require_json_content_type(request: Request) -> None:
         ):
             return
         raise UnsupportedMediaType()
-    if not _is_json(content_type):
+    if json and not _is_json(content_type):
         raise UnsupportedMediaType()
+    if not json and not _is_form(content_type):
+        raise UnsupportedMediaType(FORM_EXPECTED)
 
 
 def operation_id(route: APIRoute) -> str:

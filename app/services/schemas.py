@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from app.core.schemas import LocalizedText
 
@@ -13,3 +13,12 @@ class DepartmentRead(BaseModel):
     name: LocalizedText
     email: str | None
     version: int
+
+
+class DepartmentUpdate(BaseModel):
+    """Fields a department's supervisor may change. Send only what changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: LocalizedText | None = None
+    email: EmailStr | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.core.config import (
@@ -10,6 +12,7 @@ from app.core.config import (
     UnsafeProductionSettings,
     check_production_settings,
 )
+from app.identity.jwt import generate_private_pem
 from app.main import create_app
 from tests.conftest import run_cli
 
@@ -20,6 +23,14 @@ SAFE_PRODUCTION = {
     "RATHAUS_IDENTITY_PROVIDERS": "oidc",
     "RATHAUS_PAYMENT_PROVIDERS": "xbezahldienste",
 }
+
+
+@pytest.fixture(autouse=True)
+def signing_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    key_file = tmp_path / "signing.pem"
+    key_file.write_bytes(generate_private_pem())
+    monkeypatch.setitem(SAFE_PRODUCTION, "RATHAUS_JWT_PRIVATE_KEY_FILE", str(key_file))
+    return key_file
 
 
 def test_settings_are_read_from_rathaus_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,6 +65,7 @@ def test_safe_production_settings_start() -> None:
         ({"RATHAUS_DATABASE_URL": "sqlite+aiosqlite:///var/prod.db"}, "RATHAUS_DATABASE_URL"),
         ({"RATHAUS_IDENTITY_PROVIDERS": "oidc,mock-eid"}, "RATHAUS_IDENTITY_PROVIDERS"),
         ({"RATHAUS_PAYMENT_PROVIDERS": "demo"}, "RATHAUS_PAYMENT_PROVIDERS"),
+        ({"RATHAUS_JWT_PRIVATE_KEY_FILE": ""}, "RATHAUS_JWT_PRIVATE_KEY_FILE"),
     ],
 )
 def test_production_refuses_unsafe_setting_naming_it(

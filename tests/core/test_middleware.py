@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Environment, Settings
 from app.core.db import Database
+from app.identity.jwt import generate_private_pem
 from app.main import create_app
 from tests.conftest import client_for
 from tests.fixtures.factories import create_branch
@@ -46,12 +48,17 @@ async def test_api_responses_carry_security_headers(client: httpx.AsyncClient) -
     assert "strict-transport-security" not in response.headers
 
 
-async def test_production_responses_add_hsts(settings: Settings, db: Database) -> None:
+async def test_production_responses_add_hsts(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "signing.pem"
+    key_file.write_bytes(generate_private_pem())
     production = settings.model_copy(
         update={
+            "jwt_private_key_file": str(key_file),
             "env": Environment.production,
             "secret_key": "x" * 40,
-            "identity_providers": ["oidc"],
+            "identity_providers": [],
             "payment_providers": ["xbezahldienste"],
             "database_url": "postgresql+asyncpg://u@db/rathaus",
         }

@@ -1,0 +1,51 @@
+"""Fixed-window rate limits counted in the database, so all API processes share them."""
+
+from __future__ import annotations
+
+import math
+
+from sqlalchemy import BigInteger, String, delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, Database, utcnow
+from app.core.errors import TooManyRequests
+
+
+class RateLimitCounter(Base):
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+
+
+async def hit(database: Database, key: str, *, limit: int, window_seconds: int = 60) -> None:
+    """Count one attempt for `key`; 429 with Retry-After once the window's limit is passed.
+
+    Counted in its own transaction: a failed attempt must still count.
+    """
+    now = utcnow().timestamp()
+    window_start = int(now // window_seconds) * window_seconds
+    insert = pg_insert if not database.is_sqlite else sqlite_insert
+    statement = (
+        insert(RateLimitCounter)
+        .values(key=key, window_start=window_start, count=1)
+        .on_conflict_do_update(
+            index_elements=["key", "window_start"],
+            set_={"count": RateLimitCounter.count + 1},
+        )
+        .returning(RateLimitCounter.count)
+    )
+    async with database.transaction() as session:
+        count = int((await session.execute(statement)).scalar_one())
+    if count > limit:
+        retry_after = math.ceil(window_start + window_seconds - now)
+        raise TooManyRequests(retry_after_seconds=retry_after)
+
+
+async def purge_old_windows(session: AsyncSession, *, older_than_seconds: int = 3600) -> None:
+    cutoff = int(utcnow().timestamp()) - older_than_seconds
+    await session.execute(delete(RateLimitCounter).where(RateLimitCounter.window_start < cutoff))

@@ -1,0 +1,102 @@
+"""The contract every identity adapter (mock eID, OIDC/BundID, …) fulfils."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from app.identity.attributes import Attribute, AttributeValue
+from app.identity.loa import LevelOfAssurance
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderDescription:
+    id: str
+    display_name: str
+    protocol: str
+    attributes: frozenset[Attribute]
+    max_level: LevelOfAssurance
+    dev_only: bool
+    issuers: frozenset[str]
+    for_staff: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRequirements:
+    level: LevelOfAssurance
+    attributes: frozenset[Attribute]
+    required_attributes: frozenset[Attribute] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class LoginState:
+    """Server-side state of one login, kept until the provider calls back."""
+
+    state: str
+    nonce: str
+    code_verifier: str
+    expires_at: datetime
+    redirect_uri: str
+    requirements: LoginRequirements
+
+    @classmethod
+    def new(cls, redirect_uri: str, requirements: LoginRequirements, ttl: timedelta) -> LoginState:
+        return cls(
+            state=secrets.token_urlsafe(32),
+            nonce=secrets.token_urlsafe(32),
+            code_verifier=secrets.token_urlsafe(48),
+            expires_at=datetime.now(UTC) + ttl,
+            redirect_uri=redirect_uri,
+            requirements=requirements,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BeginResult:
+    redirect_url: str
+    state: LoginState
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedIdentity:
+    issuer: str
+    subject: str
+    level: LevelOfAssurance
+    attributes: Mapping[Attribute, AttributeValue] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()
+    display_name: str | None = None
+
+
+class FailureKind(StrEnum):
+    cancelled = "cancelled"
+    insufficient_level = "insufficient_level"
+    missing_attribute = "missing_attribute"
+    invalid_response = "invalid_response"
+    provider_unavailable = "provider_unavailable"
+
+
+class IdentityFailure(Exception):
+    """A login that did not produce a verified identity. `reason` is for logs, never users."""
+
+    def __init__(self, kind: FailureKind, reason: str = "") -> None:
+        self.kind = kind
+        self.reason = reason
+        super().__init__(f"{kind.value}: {reason}")
+
+
+class IdentityProvider(Protocol):
+    description: ProviderDescription
+
+    async def begin(
+        self, requirements: LoginRequirements, redirect_uri: str, ttl: timedelta
+    ) -> BeginResult:
+        """Where to send the browser, and the state to keep (state, nonce, PKCE verifier)."""
+        ...
+
+    async def complete(self, callback: Mapping[str, str], state: LoginState) -> VerifiedIdentity:
+        """Turn the provider's callback into a verified identity, or raise IdentityFailure."""
+        ...

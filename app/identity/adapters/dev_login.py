@@ -1,0 +1,123 @@
+"""`dev-login`: staff sign-in without Keycloak, for development only. Refused in production.
+
+Each persona carries the groups the city's Keycloak would send, so role mapping is the same
+code path as in production.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from app.identity.adapters.base import (
+    BeginResult,
+    FailureKind,
+    IdentityFailure,
+    LoginRequirements,
+    LoginState,
+    ProviderDescription,
+    VerifiedIdentity,
+)
+from app.identity.attributes import Attribute, AttributeValue
+from app.identity.loa import LevelOfAssurance
+
+DEV_ISSUER = "urn:rathaus:dev-login"
+
+
+@dataclass(frozen=True)
+class StaffPersona:
+    id: str
+    display_name: str
+    email: str
+    groups: tuple[str, ...]
+    label_de: str
+    label_en: str
+
+
+STAFF_PERSONAS: tuple[StaffPersona, ...] = (
+    StaffPersona(
+        "clerk-jugendamt",
+        "Sabine Sachbearbeiterin",
+        "sabine@stadt.example",
+        ("/rathaus/clerk/department/51",),
+        "Sachbearbeiterin im Jugendamt (51)",
+        "Clerk in the Youth Welfare Office (51)",
+    ),
+    StaffPersona(
+        "supervisor-buergerdienste",
+        "Peter Teamleiter",
+        "peter@stadt.example",
+        ("/rathaus/supervisor/department/33", "/rathaus/clerk/department/33"),
+        "Teamleiter der Bürgerdienste (33)",
+        "Supervisor in Citizen Services (33)",
+    ),
+    StaffPersona(
+        "branch-hoerde",
+        "Mehmet Schalter",
+        "mehmet@stadt.example",
+        ("/rathaus/branch_staff/branch/hoerde",),
+        "Mitarbeiter am Standort Hörde",
+        "Staff at the Hörde branch",
+    ),
+    StaffPersona(
+        "admin",
+        "Anna Administratorin",
+        "anna@stadt.example",
+        ("/rathaus/admin",),
+        "Administratorin (alle Rechte)",
+        "Administrator (all rights)",
+    ),
+)
+
+
+def staff_persona(persona_id: str) -> StaffPersona | None:
+    return next((p for p in STAFF_PERSONAS if p.id == persona_id), None)
+
+
+class DevLoginProvider:
+    def __init__(self, public_base_url: str, secret: str) -> None:
+        self._base = public_base_url.rstrip("/")
+        self._secret = secret.encode()
+        self.description = ProviderDescription(
+            id="dev-login",
+            display_name="Entwicklungs-Anmeldung für Mitarbeitende",
+            protocol="mock",
+            attributes=frozenset({Attribute.email}),
+            max_level=LevelOfAssurance.substantial,
+            dev_only=True,
+            issuers=frozenset({DEV_ISSUER}),
+            for_staff=True,
+        )
+
+    def code_for(self, state: str, persona_id: str) -> str:
+        mac = hmac.new(self._secret, f"dev-login:{state}:{persona_id}".encode(), hashlib.sha256)
+        return f"{persona_id}.{mac.hexdigest()}"
+
+    async def begin(
+        self, requirements: LoginRequirements, redirect_uri: str, ttl: timedelta
+    ) -> BeginResult:
+        state = LoginState.new(redirect_uri, requirements, ttl)
+        return BeginResult(
+            f"{self._base}/dev-login/authorize?{urlencode({'state': state.state})}", state
+        )
+
+    async def complete(self, callback: Mapping[str, str], state: LoginState) -> VerifiedIdentity:
+        code = callback.get("code", "")
+        persona_id, _, _mac = code.partition(".")
+        if not persona_id or not hmac.compare_digest(code, self.code_for(state.state, persona_id)):
+            raise IdentityFailure(FailureKind.invalid_response, "code does not match state")
+        chosen = staff_persona(persona_id)
+        if chosen is None:
+            raise IdentityFailure(FailureKind.invalid_response, "unknown staff persona")
+        return VerifiedIdentity(
+            issuer=DEV_ISSUER,
+            subject=f"dev-{chosen.id}",
+            level=LevelOfAssurance.substantial,
+            attributes={Attribute.email: AttributeValue(chosen.email, LevelOfAssurance.low, False)},
+            groups=chosen.groups,
+            display_name=chosen.display_name,
+        )

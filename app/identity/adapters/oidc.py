@@ -1,0 +1,271 @@
+"""`oidc`: OpenID Connect authorization code flow with PKCE, from the discovery document.
+
+Works for BundID or any OIDC eID service, usually brokered by the city's Keycloak, and for
+staff sign-in through that Keycloak. Claim names are configurable per provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from app.core.config import OidcProviderSettings
+from app.identity.adapters.base import (
+    BeginResult,
+    FailureKind,
+    IdentityFailure,
+    LoginRequirements,
+    LoginState,
+    ProviderDescription,
+    VerifiedIdentity,
+)
+from app.identity.attributes import Attribute, AttributeValue, normalise
+from app.identity.jwt import InvalidToken, UnknownKeyId, VerificationKey, verify
+from app.identity.loa import LevelOfAssurance, UnknownLevel, parse_level
+
+DISCOVERY_TTL_SECONDS = 3600
+JWKS_TTL_SECONDS = 3600
+UNKNOWN_KID_COOLDOWN_SECONDS = 60
+
+_ATTRIBUTE_NAMES = frozenset(a.value for a in Attribute)
+
+DEFAULT_CLAIMS: dict[str, str] = {
+    Attribute.family_names.value: "family_name",
+    Attribute.given_names.value: "given_name",
+    Attribute.birth_name.value: "birth_name",
+    Attribute.date_of_birth.value: "birthdate",
+    Attribute.place_of_birth.value: "place_of_birth",
+    Attribute.place_of_residence.value: "address",
+    Attribute.nationality.value: "nationality",
+    Attribute.email.value: "email",
+}
+
+
+def pkce_challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+class JwksCache:
+    """The provider's keys. A failed refresh keeps the last good set; an unknown `kid` triggers
+    at most one refetch per cooldown, so forged kids cannot make us hammer the provider."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+        self._keys: list[VerificationKey] = []
+        self._fetched_at = 0.0
+        self._last_forced = 0.0
+        self._lock = asyncio.Lock()
+
+    async def keys(self, uri: str, *, force: bool = False) -> list[VerificationKey]:
+        now = time.monotonic()
+        fresh = self._keys and now - self._fetched_at < JWKS_TTL_SECONDS
+        if fresh and not force:
+            return self._keys
+        if force and now - self._last_forced < UNKNOWN_KID_COOLDOWN_SECONDS:
+            return self._keys
+        async with self._lock:
+            if force:
+                self._last_forced = now
+            try:
+                response = await self._http.get(uri)
+                response.raise_for_status()
+                keys = [
+                    key
+                    for key in (VerificationKey.from_jwk(k) for k in response.json()["keys"])
+                    if key is not None
+                ]
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                if self._keys:
+                    return self._keys
+                raise IdentityFailure(
+                    FailureKind.provider_unavailable, "JWKS unavailable"
+                ) from None
+            if keys:
+                self._keys = keys
+                self._fetched_at = now
+            return self._keys
+
+
+class OidcProvider:
+    def __init__(
+        self, config: OidcProviderSettings, http: httpx.AsyncClient, *, leeway_seconds: int
+    ) -> None:
+        self.config = config
+        self._http = http
+        self._leeway = leeway_seconds
+        self._discovery: dict[str, Any] | None = None
+        self._discovered_at = 0.0
+        self._jwks = JwksCache(http)
+        self._claims = {**DEFAULT_CLAIMS, **config.claim_mapping}
+        issuers = config.allowed_issuers or [config.issuer]
+        self.description = ProviderDescription(
+            id=config.id,
+            display_name=config.display_name,
+            protocol="oidc",
+            attributes=frozenset(
+                Attribute(name) for name in self._claims if name in _ATTRIBUTE_NAMES
+            ),
+            max_level=LevelOfAssurance[config.max_level],
+            dev_only=False,
+            issuers=frozenset(issuers),
+            for_staff=config.for_staff,
+        )
+
+    async def discovery(self) -> dict[str, Any]:
+        if self._discovery and time.monotonic() - self._discovered_at < DISCOVERY_TTL_SECONDS:
+            return self._discovery
+        url = self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
+        try:
+            response = await self._http.get(url)
+            response.raise_for_status()
+            document = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            if self._discovery:
+                return self._discovery
+            raise IdentityFailure(FailureKind.provider_unavailable, "discovery failed") from exc
+        required = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+        if not isinstance(document, dict) or any(k not in document for k in required):
+            raise IdentityFailure(FailureKind.provider_unavailable, "incomplete discovery")
+        if document["issuer"] != self.config.issuer:
+            raise IdentityFailure(FailureKind.invalid_response, "discovery issuer mismatch")
+        self._discovery = document
+        self._discovered_at = time.monotonic()
+        return document
+
+    async def begin(
+        self, requirements: LoginRequirements, redirect_uri: str, ttl: timedelta
+    ) -> BeginResult:
+        document = await self.discovery()
+        state = LoginState.new(redirect_uri, requirements, ttl)
+        params: dict[str, str] = {
+            "response_type": "code",
+            "client_id": self.config.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": " ".join(self.config.scopes),
+            "state": state.state,
+            "nonce": state.nonce,
+            "code_challenge": pkce_challenge(state.code_verifier),
+            "code_challenge_method": "S256",
+        }
+        acr = self._acr_values(requirements.level)
+        if acr:
+            params["acr_values"] = acr
+        return BeginResult(f"{document['authorization_endpoint']}?{urlencode(params)}", state)
+
+    def _acr_values(self, level: LevelOfAssurance) -> str:
+        if self.config.acr_values:
+            return " ".join(self.config.acr_values)
+        if self.config.for_staff:
+            return ""
+        return " ".join(
+            lvl.eidas_uri
+            for lvl in LevelOfAssurance
+            if lvl >= level and lvl <= self.description.max_level
+        )
+
+    async def complete(self, callback: Mapping[str, str], state: LoginState) -> VerifiedIdentity:
+        error = callback.get("error")
+        if error:
+            kind = (
+                FailureKind.cancelled if error == "access_denied" else FailureKind.invalid_response
+            )
+            raise IdentityFailure(kind, f"provider returned error {error[:50]!r}")
+        code = callback.get("code")
+        if not code:
+            raise IdentityFailure(FailureKind.invalid_response, "callback without code")
+        document = await self.discovery()
+        tokens = await self._exchange(document, code, state)
+        claims = await self._verify_id_token(document, tokens, state)
+        return self._identity(claims)
+
+    async def _exchange(
+        self, document: Mapping[str, Any], code: str, state: LoginState
+    ) -> dict[str, Any]:
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": state.redirect_uri,
+            "code_verifier": state.code_verifier,
+            "client_id": self.config.client_id,
+        }
+        secret = self.config.client_secret
+        try:
+            response = await self._http.post(
+                str(document["token_endpoint"]),
+                data=form,
+                auth=httpx.BasicAuth(self.config.client_id, secret)
+                if secret
+                else httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.HTTPError as exc:
+            raise IdentityFailure(
+                FailureKind.provider_unavailable, "token endpoint failed"
+            ) from exc
+        if response.status_code >= 500:
+            raise IdentityFailure(FailureKind.provider_unavailable, "token endpoint 5xx")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise IdentityFailure(FailureKind.invalid_response, "token response not JSON") from exc
+        if response.status_code != 200 or not isinstance(body, dict) or "id_token" not in body:
+            raise IdentityFailure(FailureKind.invalid_response, "token exchange refused")
+        return body
+
+    async def _verify_id_token(
+        self, document: Mapping[str, Any], tokens: Mapping[str, Any], state: LoginState
+    ) -> dict[str, Any]:
+        id_token = str(tokens["id_token"])
+        jwks_uri = str(document["jwks_uri"])
+        options: dict[str, Any] = {
+            "issuer": self.description.issuers,
+            "audience": self.config.client_id,
+            "leeway_seconds": self._leeway,
+            "nonce": state.nonce,
+        }
+        try:
+            try:
+                return verify(id_token, await self._jwks.keys(jwks_uri), **options)
+            except UnknownKeyId:
+                return verify(id_token, await self._jwks.keys(jwks_uri, force=True), **options)
+        except InvalidToken as exc:
+            raise IdentityFailure(FailureKind.invalid_response, f"id_token: {exc}") from exc
+
+    def _identity(self, claims: Mapping[str, Any]) -> VerifiedIdentity:
+        subject = claims.get(self.config.subject_claim)
+        if not isinstance(subject, str) or not subject:
+            raise IdentityFailure(FailureKind.invalid_response, "no subject claim")
+        if self.config.for_staff:
+            level = LevelOfAssurance.substantial
+        else:
+            try:
+                level = parse_level(claims.get("acr"), self.config.acr_mapping)
+            except UnknownLevel as exc:
+                raise IdentityFailure(FailureKind.insufficient_level, str(exc)) from exc
+        attributes: dict[Attribute, AttributeValue] = {}
+        for name, claim in self._claims.items():
+            if name not in _ATTRIBUTE_NAMES or claim not in claims:
+                continue
+            try:
+                attributes[Attribute(name)] = AttributeValue(
+                    normalise(Attribute(name), claims[claim]), level
+                )
+            except ValueError as exc:
+                raise IdentityFailure(FailureKind.invalid_response, f"malformed {name}") from exc
+        groups = claims.get(self.config.groups_claim, [])
+        return VerifiedIdentity(
+            issuer=str(claims["iss"]),
+            subject=subject,
+            level=level,
+            attributes=attributes,
+            groups=tuple(str(g) for g in groups) if isinstance(groups, list) else (),
+            display_name=str(claims.get("name") or claims.get("preferred_username") or "") or None,
+        )

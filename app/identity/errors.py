@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+from app.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from app.core.i18n import Text
+from app.identity.loa import LevelOfAssurance
+
+
+class InvalidAccessToken(Unauthorized):
+    slug = "invalid-token"
+    title = Text(de="Anmeldung ungültig", en="Invalid authentication")
+    default_detail = Text(
+        de="Das Zugangstoken fehlt, ist abgelaufen oder ungültig. Bitte melden Sie sich erneut an.",
+        en="The access token is missing, expired or invalid. Please sign in again.",
+    )
+
+    def __init__(self, detail: Text | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+class InsufficientLevel(Forbidden):
+    """Step-up (RFC 9470): the client starts a new login at `required_level`."""
+
+    slug = "insufficient-level-of-assurance"
+    title = Text(
+        de="Höheres Vertrauensniveau erforderlich", en="Higher level of assurance required"
+    )
+    default_detail = Text(
+        de="Für diese Aktion ist eine Anmeldung mit höherem Vertrauensniveau nötig, "
+        "zum Beispiel mit der Online-Ausweisfunktion.",
+        en="This action needs a sign-in at a higher level of assurance, "
+        "for example with the online ID card.",
+    )
+
+    def __init__(self, required: LevelOfAssurance) -> None:
+        super().__init__(
+            headers={
+                "WWW-Authenticate": 'Bearer error="insufficient_user_authentication", '
+                f'acr_values="{required.eidas_uri}"'
+            },
+            extensions={"required_level": required.name},
+        )
+
+
+class WrongPrincipalType(Forbidden):
+    slug = "wrong-principal"
+    default_detail = Text(
+        de="Diese Aktion steht Ihrer Art von Zugang nicht zur Verfügung.",
+        en="This action is not available to your kind of access.",
+    )
+
+
+class MissingRole(Forbidden):
+    slug = "missing-role"
+    title = Text(de="Keine Berechtigung", en="Missing permission")
+    default_detail = Text(
+        de="Ihnen fehlt die nötige Rolle für diesen Fachbereich oder Standort.",
+        en="You lack the role this department or branch requires.",
+    )
+
+
+class MissingScope(Forbidden):
+    slug = "missing-scope"
+    title = Text(de="Fehlende Berechtigung des Clients", en="Missing client scope")
+    default_detail = Text(
+        de="Dieser Client hat nicht die nötige Berechtigung (scope).",
+        en="This client lacks the required scope.",
+    )
+
+
+class UnknownProvider(NotFound):
+    slug = "unknown-identity-provider"
+    title = Text(de="Anmeldeverfahren unbekannt", en="Unknown sign-in provider")
+    default_detail = Text(
+        de="Dieses Anmeldeverfahren ist nicht verfügbar.",
+        en="This sign-in provider is not available.",
+    )
+
+
+class ReturnToNotAllowed(BadRequest):
+    slug = "return-to-not-allowed"
+    title = Text(de="Rücksprungadresse nicht erlaubt", en="Return address not allowed")
+    default_detail = Text(
+        de="Die angegebene Rücksprungadresse (return_to) ist nicht freigegeben.",
+        en="The given return address (return_to) is not on the allow-list.",
+    )
+
+
+class InvalidLoginState(BadRequest):
+    slug = "invalid-login-state"
+    title = Text(de="Anmeldung ungültig oder abgelaufen", en="Sign-in invalid or expired")
+    default_detail = Text(
+        de="Dieser Anmeldevorgang ist unbekannt, abgelaufen oder wurde bereits verwendet. "
+        "Bitte beginnen Sie die Anmeldung neu.",
+        en="This sign-in is unknown, expired or was already used. Please start again.",
+    )
+
+
+class InvalidGrant(BadRequest):
+    """RFC 6749 §5.2 `invalid_grant`, as a problem with the OAuth error code as extension."""
+
+    slug = "invalid-grant"
+    title = Text(de="Ungültige Berechtigung", en="Invalid grant")
+    default_detail = Text(
+        de="Der Code oder das Token ist ungültig, abgelaufen oder wurde bereits verwendet.",
+        en="The code or token is invalid, expired or was already used.",
+    )
+
+    def __init__(self, detail: Text | None = None) -> None:
+        super().__init__(detail, extensions={"error": "invalid_grant"})
+
+
+class InvalidClient(Unauthorized):
+    slug = "invalid-client"
+    title = Text(de="Client-Anmeldung fehlgeschlagen", en="Client authentication failed")
+    default_detail = Text(
+        de="Client-ID oder Client-Geheimnis sind falsch, oder der Client ist gesperrt.",
+        en="The client id or secret is wrong, or the client is disabled.",
+    )
+
+    def __init__(self) -> None:
+        super().__init__(
+            headers={"WWW-Authenticate": 'Basic realm="rathaus"'},
+            extensions={"error": "invalid_client"},
+        )
+
+
+class UnsupportedGrantType(BadRequest):
+    slug = "unsupported-grant-type"
+    title = Text(de="Nicht unterstützter grant_type", en="Unsupported grant_type")
+    default_detail = Text(
+        de="Erlaubt sind authorization_code, refresh_token und client_credentials.",
+        en="Allowed are authorization_code, refresh_token and client_credentials.",
+    )
+
+    def __init__(self) -> None:
+        super().__init__(extensions={"error": "unsupported_grant_type"})
+
+
+class InvalidScope(BadRequest):
+    slug = "invalid-scope"
+    title = Text(de="Ungültiger scope", en="Invalid scope")
+    default_detail = Text(
+        de="Der angefragte scope ist diesem Client nicht erlaubt.",
+        en="The requested scope is not granted to this client.",
+    )
+
+    def __init__(self) -> None:
+        super().__init__(extensions={"error": "invalid_scope"})
+
+
+class ClientNotFound(NotFound):
+    slug = "client-not-found"
+    title = Text(de="Client nicht gefunden", en="Client not found")
+    default_detail = Text(
+        de="Einen Client mit dieser Kennung gibt es nicht.", en="There is no client with this id."
+    )
+
+
+class SessionNotFound(NotFound):
+    slug = "session-not-found"
+    title = Text(de="Sitzung nicht gefunden", en="Session not found")
+    default_detail = Text(
+        de="Eine Sitzung mit dieser Kennung gibt es in Ihrem Konto nicht.",
+        en="There is no session with this id in your account.",
+    )

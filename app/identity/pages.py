@@ -1,0 +1,66 @@
+"""Accessible HTML pages of the development sign-in stand-ins (WCAG 2.1 AA).
+
+Plain HTML with no script: a heading structure, a fieldset with a legend, labelled radio
+buttons, visible focus and enough contrast. German with English alongside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;
+color:#1a1a1a;background:#fff;line-height:1.5}
+fieldset{border:1px solid #555;padding:1rem}
+label{display:block;padding:.5rem 0;cursor:pointer}
+input[type=radio]{margin-right:.5rem;transform:scale(1.3)}
+button{font-size:1rem;padding:.6rem 1.2rem;margin-top:1rem;background:#003b70;color:#fff;border:0}
+:focus-visible{outline:3px solid #b35c00;outline-offset:2px}
+.en{color:#333}
+"""
+
+
+def choice_page(
+    *,
+    title_de: str,
+    title_en: str,
+    intro_de: str,
+    intro_en: str,
+    action: str,
+    state: str,
+    field: str,
+    choices: Sequence[tuple[str, str, str]],
+) -> str:
+    """A form posting `field` and `state` to `action`; each choice is (value, German, English)."""
+    options = "\n".join(
+        f'<label for="c-{i}"><input type="radio" id="c-{i}" name="{escape(field)}" '
+        f'value="{escape(value)}" required{" checked" if i == 0 else ""}> {escape(de)} '
+        f'<span class="en" lang="en">({escape(en)})</span></label>'
+        for i, (value, de, en) in enumerate(choices)
+    )
+    return f"""<!DOCTYPE html>
+<html lang="de">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title_de)}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<main>
+<h1>{escape(title_de)} <span class="en" lang="en">/ {escape(title_en)}</span></h1>
+<p>{escape(intro_de)}</p>
+<p class="en" lang="en">{escape(intro_en)}</p>
+<form method="post" action="{escape(action)}">
+<input type="hidden" name="state" value="{escape(state)}">
+<fieldset>
+<legend>Wer meldet sich an? <span lang="en">Who is signing in?</span></legend>
+{options}
+</fieldset>
+<button type="submit">Weiter <span lang="en">/ Continue</span></button>
+</form>
+</main>
+</body>
+</html>
+"""
