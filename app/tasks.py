@@ -1,10 +1,12 @@
-"""The worker's registry: the platform's jobs plus each domain's (added by later issues)."""
+"""The worker's registry: the platform's jobs plus each domain's."""
 
 from app.core.jobs.builtin import core_registry
 from app.core.jobs.registry import JobRegistry
+from app.identity.tasks import identity_registry
 
 
 def build_registry() -> JobRegistry:
     registry = JobRegistry()
     registry.include(core_registry())
+    registry.include(identity_registry())
     return registry
