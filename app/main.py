@@ -62,7 +62,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         finally:
             stop.set()
             if worker_task is not None:
-                with suppress(asyncio.CancelledError):
+                # Jobs still running after this keep their lease and are retried elsewhere.
+                with suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(worker_task, timeout=settings.job_lease_seconds)
             await database.dispose()
 

@@ -33,7 +33,7 @@ def core_registry() -> JobRegistry:
             await enqueue(
                 session,
                 job_name,
-                {"event_id": str(event.id), "event": event.name, **event.payload},
+                {**event.payload, "event_id": str(event.id), "event": event.name},
                 dedupe_key=f"event:{event.id}:{job_name}",
             )
 

@@ -111,7 +111,7 @@ class Worker:
             )
             return 0
         for job in jobs:
-            task = asyncio.create_task(self._execute(job))
+            task = asyncio.create_task(self.execute(job))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
         return len(jobs)
@@ -133,10 +133,13 @@ class Worker:
                     await enqueue(session, periodic.job_name, {"scheduled_for": now.isoformat()})
 
     async def claim(self, limit: int) -> list[ClaimedJob]:
-        now = utcnow()
+        """Lease up to `limit` due jobs to this worker; run each with `execute`."""
         token = uuid.uuid4()
         async with self.database.transaction() as session:
-            await _bury_exhausted(session, now)
+            await _bury_exhausted(session, utcnow())
+            # Read the clock only now: the first statement may have waited for a lock (SQLite's
+            # write lock, a locked table), and that wait must not eat into the lease.
+            now = utcnow()
             due = (
                 select(Job.id)
                 .where(
@@ -175,7 +178,8 @@ class Worker:
                 for row in result
             ]
 
-    async def _execute(self, job: ClaimedJob) -> None:
+    async def execute(self, job: ClaimedJob) -> None:
+        """Run a claimed job; its effects commit only if this worker still holds the lease."""
         log = logger.bind(job_id=str(job.id), job=job.name, attempt=job.attempts)
         definition = self.registry.jobs.get(job.name)
         heartbeat = asyncio.create_task(self._heartbeat(job))
@@ -202,6 +206,9 @@ class Worker:
             log.warning("job.failed", error_type=type(exc).__name__, outcome=outcome)
         finally:
             heartbeat.cancel()
+            # A renewal cut off mid-transaction rolls back before the connection is reused.
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
 
     async def _heartbeat(self, job: ClaimedJob) -> None:
         interval = self.lease.total_seconds() / 3
@@ -209,6 +216,7 @@ class Worker:
             await asyncio.sleep(interval)
             try:
                 async with self.database.transaction() as session:
+                    await session.connection()  # SQLite: wait for the write lock before the clock
                     renewed = await session.execute(
                         update(Job)
                         .where(Job.id == job.id, Job.lease_token == job.lease_token)
@@ -236,11 +244,14 @@ class Worker:
             raise LeaseLost()
 
     async def _fail(self, job: ClaimedJob, exc: Exception, max_attempts: int | None) -> str:
-        limit = min(job.max_attempts, max_attempts) if max_attempts else job.max_attempts
+        limits = [job.max_attempts, self.settings.job_max_attempts]
+        if max_attempts:
+            limits.append(max_attempts)
+        limit = min(limits)
         exhausted = job.attempts >= limit
         status = JobStatus.dead if exhausted else JobStatus.queued
         async with self.database.transaction() as session:
-            await session.execute(
+            failed = await session.execute(
                 update(Job)
                 .where(Job.id == job.id, Job.lease_token == job.lease_token)
                 .values(
@@ -254,6 +265,8 @@ class Worker:
                     finished_at=utcnow() if exhausted else None,
                 )
             )
+        if _rowcount(failed) != 1:
+            return "lease_lost"
         return "dead" if exhausted else "retry"
 
 

@@ -1,0 +1,1 @@
+"""Load benchmarks, run with `python -m bench.<name>`; see bench/README.md."""
