@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Header, Response
+from fastapi import Depends, Header, Response
 
 from app.core.errors import PreconditionFailed, PreconditionRequired
 
@@ -40,11 +40,18 @@ def expected_version(if_match: str | None, current_version: int) -> int:
     return current_version
 
 
-IfMatchHeader = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description="The resource's current ETag. Required: a missing header gives 428, "
-        "an outdated one 412.",
-    ),
-]
+def if_match_header(
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            description="The resource's current ETag. Required: a missing header gives 428, "
+            "an outdated one 412.",
+        ),
+    ] = None,
+) -> str | None:
+    """Optional to the framework, so that `expected_version` answers a missing one with 428."""
+    return if_match
+
+
+IfMatchHeader = Annotated[str | None, Depends(if_match_header)]

@@ -3,6 +3,12 @@
 The key is claimed in its own short transaction, so a concurrent duplicate sees it at once
 (409 while in flight). The response is stored in the request's own transaction, so it exists
 exactly when the change it describes was committed. A failed request releases the key.
+A request whose transaction has already begun when the key is checked claims inside it
+instead; its duplicates then wait for it rather than get 409.
+
+Each claim is a row with a fresh id. A claim whose lock has run out (its process died) is
+deleted and claimed afresh, so the old attempt can neither store its response nor release
+the new claim: its store finds no row, and its transaction is rolled back with 409.
 """
 
 from __future__ import annotations
@@ -10,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
@@ -58,106 +65,100 @@ async def idempotency_key(
     if key is None:
         return None
     database: Database = request.app.state.database
-    settings = request.app.state.settings
-    scope = _scope(request)
-    fingerprint = _fingerprint(request, await request.body())
-    record_id = await _claim(database, scope, key, request, fingerprint, settings)
     uow = get_uow(request)
-
-    async def store(session: AsyncSession, response: Response) -> None:
-        await _store_response(session, record_id, response)
-
-    async def release() -> None:
+    claim = _new_claim(request, key, await request.body())
+    if uow.session.in_transaction():
+        # The request already holds a connection (say, authentication read through its
+        # session). A claim on a second one could wait forever: for our own write lock on
+        # SQLite, for a free connection on PostgreSQL when requests like this one have taken
+        # the whole pool. Claimed inside, it commits or rolls back with the change; duplicates
+        # wait for this request to finish and then see its stored response.
+        await _claim(uow.session, claim)
+    else:
         async with database.transaction() as session:
-            await session.execute(
-                delete(IdempotencyRecord).where(
-                    IdempotencyRecord.id == record_id,
-                    IdempotencyRecord.status == IdempotencyStatus.in_flight.value,
-                )
-            )
-
-    uow.before_commit(store)
-    uow.after_rollback(release)
+            await _claim(session, claim)
+        uow.after_rollback(partial(_release, database, claim.id))
+    uow.before_commit(partial(_store_response, record_id=claim.id))
     return key
 
 
-async def _claim(
-    database: Database,
-    scope: str,
-    key: str,
-    request: Request,
-    fingerprint: str,
-    settings: Settings,
-) -> uuid.UUID:
+def _new_claim(request: Request, key: str, body: bytes) -> IdempotencyRecord:
+    settings: Settings = request.app.state.settings
     now = utcnow()
-    ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
-    lock = timedelta(seconds=settings.idempotency_lock_seconds)
-    record_id = uuid.uuid4()
+    return IdempotencyRecord(
+        id=uuid.uuid4(),
+        scope=_scope(request),
+        key=key,
+        method=request.method,
+        path=request.url.path,
+        request_hash=_fingerprint(request, body),
+        status=IdempotencyStatus.in_flight.value,
+        locked_until=now + timedelta(seconds=settings.idempotency_lock_seconds),
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.idempotency_ttl_seconds),
+    )
+
+
+async def _claim(session: AsyncSession, claim: IdempotencyRecord) -> None:
+    """Add `claim`, or raise what the stored record for its key calls for."""
+    await session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.scope == claim.scope,
+            IdempotencyRecord.key == claim.key,
+            _expired_or_abandoned(claim.created_at),
+        )
+    )
+    try:
+        async with session.begin_nested():
+            session.add(claim)
+        return
+    except IntegrityError:
+        pass
+    existing = await session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.scope == claim.scope, IdempotencyRecord.key == claim.key
+        )
+    )
+    if existing is None:
+        raise IdempotencyInFlight()
+    if existing.request_hash != claim.request_hash:
+        raise IdempotencyKeyReused()
+    if existing.status == IdempotencyStatus.completed.value:
+        raise ReplayResponse(_replay(existing))
+    raise IdempotencyInFlight()
+
+
+async def _release(database: Database, record_id: uuid.UUID) -> None:
     async with database.transaction() as session:
         await session.execute(
             delete(IdempotencyRecord).where(
-                IdempotencyRecord.scope == scope,
-                IdempotencyRecord.key == key,
-                IdempotencyRecord.expires_at < now,
+                IdempotencyRecord.id == record_id,
+                IdempotencyRecord.status == IdempotencyStatus.in_flight.value,
             )
         )
-        try:
-            async with session.begin_nested():
-                session.add(
-                    IdempotencyRecord(
-                        id=record_id,
-                        scope=scope,
-                        key=key,
-                        method=request.method,
-                        path=request.url.path,
-                        request_hash=fingerprint,
-                        status=IdempotencyStatus.in_flight.value,
-                        locked_until=now + lock,
-                        created_at=now,
-                        expires_at=now + ttl,
-                    )
-                )
-            return record_id
-        except IntegrityError:
-            pass
-        existing = await session.scalar(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
-            )
-        )
-        if existing is None:
-            raise IdempotencyInFlight()
-        if existing.request_hash != fingerprint:
-            raise IdempotencyKeyReused()
-        if existing.status == IdempotencyStatus.completed.value:
-            raise ReplayResponse(_replay(existing))
-        return await _take_over_stale(session, existing, now + lock)
 
 
-async def _take_over_stale(
-    session: AsyncSession, existing: IdempotencyRecord, locked_until: datetime
-) -> uuid.UUID:
-    """A first attempt whose process died leaves its claim behind; it expires after the lock."""
-    taken = await session.execute(
-        update(IdempotencyRecord)
-        .where(
-            IdempotencyRecord.id == existing.id,
+def _expired_or_abandoned(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        IdempotencyRecord.expires_at < now,
+        and_(
             IdempotencyRecord.status == IdempotencyStatus.in_flight.value,
-            IdempotencyRecord.locked_until < utcnow(),
-        )
-        .values(locked_until=locked_until)
+            IdempotencyRecord.locked_until < now,
+        ),
     )
-    if getattr(taken, "rowcount", 0) != 1:
-        raise IdempotencyInFlight()
-    return existing.id
 
 
-async def _store_response(session: AsyncSession, record_id: uuid.UUID, response: Response) -> None:
+async def _store_response(
+    session: AsyncSession, response: Response, *, record_id: uuid.UUID
+) -> None:
     body = getattr(response, "body", b"")
     headers = {name: response.headers[name] for name in _STORED_HEADERS if name in response.headers}
-    await session.execute(
+    stored = await session.execute(
         update(IdempotencyRecord)
-        .where(IdempotencyRecord.id == record_id)
+        .where(
+            IdempotencyRecord.id == record_id,
+            IdempotencyRecord.status == IdempotencyStatus.in_flight.value,
+        )
         .values(
             status=IdempotencyStatus.completed.value,
             response_status=response.status_code,
@@ -165,6 +166,9 @@ async def _store_response(session: AsyncSession, record_id: uuid.UUID, response:
             response_body=bytes(body),
         )
     )
+    if getattr(stored, "rowcount", 0) != 1:
+        # Our claim was taken over as abandoned; the attempt that took it owns the key now.
+        raise IdempotencyInFlight()
 
 
 def _replay(record: IdempotencyRecord) -> Response:

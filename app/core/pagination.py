@@ -14,7 +14,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, TypeDecorator, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -110,20 +110,31 @@ async def paginate(
 
 
 def _typed(order_by: Sequence[InstrumentedAttribute[Any]], values: list[Any]) -> list[Any]:
-    typed: list[Any] = []
-    for column, value in zip(order_by, values, strict=True):
-        python_type = column.type.python_type
-        if python_type in (uuid.UUID, datetime):
-            try:
-                typed.append(
-                    uuid.UUID(str(value))
-                    if python_type is uuid.UUID
-                    else datetime.fromisoformat(str(value))
-                )
-            except ValueError as exc:
-                raise InvalidCursor() from exc
-        elif value is not None and not isinstance(value, python_type):
-            raise InvalidCursor()
-        else:
-            typed.append(value)
-    return typed
+    """The cursor's JSON values as bind parameters of their columns' own types."""
+    return [
+        literal(_parse(column, value), type_=column.type)
+        for column, value in zip(order_by, values, strict=True)
+    ]
+
+
+def _parse(column: InstrumentedAttribute[Any], value: Any) -> Any:
+    python_type = _python_type(column)
+    try:
+        if python_type is uuid.UUID:
+            return uuid.UUID(str(value))
+        if python_type is datetime:
+            return datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise InvalidCursor() from exc
+    if value is not None and not isinstance(value, python_type):
+        raise InvalidCursor()
+    return value
+
+
+def _python_type(column: InstrumentedAttribute[Any]) -> type[Any]:
+    # A TypeDecorator (e.g. UTCDateTime) reports `object`; the type it decorates knows better.
+    column_type = column.type
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    python_type: type[Any] = column_type.python_type
+    return python_type

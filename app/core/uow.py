@@ -41,11 +41,15 @@ class UnitOfWork:
         self._after_rollback.append(hook)
 
     async def commit(self, response: Response) -> None:
-        if self._before_commit:
+        """Commit, or, if a hook or the commit itself fails, roll back as any failure does."""
+        try:
             for hook in self._before_commit:
                 await hook(self.session, response)
-        if self._session is not None:
-            await self._session.commit()
+            if self._session is not None:
+                await self._session.commit()
+        except BaseException:
+            await self.rollback()
+            raise
         for after in self._after_commit:
             await after()
 

@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.core.audit import Actor, ActorType, current_actor, record
 from app.core.db import Database
 from app.core.middleware import route_template
-from app.core.uow import get_session, get_uow
+from app.core.uow import get_uow
 from app.identity.errors import (
     InsufficientLevel,
     InvalidAccessToken,
@@ -40,10 +40,13 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidAccessToken()
-    session = get_session(request)
-    principal = await token_service.authenticate(
-        session, identity_context(request), credentials.credentials
-    )
+    # A short read-only transaction of its own: the request's transaction starts only after
+    # the Idempotency-Key is claimed, so a duplicate in flight is seen at once (409).
+    database: Database = request.app.state.database
+    async with database.session(read_only=True) as session:
+        principal = await token_service.authenticate(
+            session, identity_context(request), credentials.credentials
+        )
     request.state.principal_key = principal.key
     actor_id = principal.client_id if principal.type is PrincipalType.client else str(principal.id)
     current_actor.set(Actor(ActorType(principal.type.value), actor_id))
