@@ -109,7 +109,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID", "Idempotent-Replayed"],
         max_age=600,
     )
-    app.add_middleware(RequestContextMiddleware, hsts=settings.env == Environment.production)
+    app.add_middleware(
+        RequestContextMiddleware,
+        hsts=settings.env == Environment.production,
+        form_action_origins=_origins(
+            [*settings.auth_return_to_allowlist, settings.public_base_url]
+        ),
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -53,6 +53,11 @@ async def get_branch(session: AsyncSession, branch_id: uuid.UUID) -> Branch:
     return branch
 
 
+# Contact details may be removed with null; null for anything else (the branch is or is not
+# wheelchair accessible) changes nothing, as for a department's name.
+_CLEARABLE_BRANCH_FIELDS = frozenset({"phone", "email"})
+
+
 async def update_branch(
     session: AsyncSession,
     principal: Principal,
@@ -65,15 +70,15 @@ async def update_branch(
     if not principal.has_role(Role.branch_staff, branch_id=branch.id):
         raise MissingRole()
     expected = expected_version(if_match, branch.version)
-    values: dict[str, object] = {
-        name: getattr(changes, name)
-        if name != "email" or changes.email is None
-        else str(changes.email)
-        for name in changes.model_fields_set
+    changed = {
+        name: value
+        for name, value in changes.model_dump(exclude_unset=True).items()
+        if value is not None or name in _CLEARABLE_BRANCH_FIELDS
     }
-    values.update(version=Branch.version + 1, updated_at=utcnow())
     result = await session.execute(
-        update(Branch).where(Branch.id == branch.id, Branch.version == expected).values(**values)
+        update(Branch)
+        .where(Branch.id == branch.id, Branch.version == expected)
+        .values(**changed, version=Branch.version + 1, updated_at=utcnow())
     )
     if getattr(result, "rowcount", 0) != 1:
         raise PreconditionFailed()
@@ -83,7 +88,7 @@ async def update_branch(
         action="branch.updated",
         object_type="branch",
         object_id=branch.id,
-        summary={"fields": ",".join(sorted(changes.model_fields_set))},
+        summary={"fields": ",".join(sorted(changed))},
     )
     return branch
 

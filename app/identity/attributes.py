@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -21,7 +22,13 @@ class Attribute(StrEnum):
     email = "email"
 
 
-_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+class MalformedAttribute(ValueError):
+    """A value that is not what the attribute may hold; the login that carried it fails."""
+
+
+_PARTIAL_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
+_TR_03130_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})")
+MAX_TEXT_LENGTH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,22 +41,26 @@ class PartialDate:
 
     def __post_init__(self) -> None:
         if self.day is not None and self.month is None:
-            raise ValueError("a day needs a month")
-        if self.month is not None and not 1 <= self.month <= 12:
-            raise ValueError("month out of range")
-        if self.day is not None and not 1 <= self.day <= 31:
-            raise ValueError("day out of range")
+            raise MalformedAttribute("a day needs a month")
+        month = 1 if self.month is None else self.month
+        day = 1 if self.day is None else self.day
+        try:
+            date(self.year, month, day)
+        except ValueError as exc:  # month 13, 31 April, 29 February of a common year, year 0 …
+            raise MalformedAttribute(str(exc)) from None
 
     @classmethod
     def parse(cls, value: str) -> PartialDate:
-        """Accept `1964-08-12`, `1964-08`, `1964`, and TR-03130's `19640800` / `19640000`."""
+        """Accept `1964-08-12`, `1964-08`, `1964`, and TR-03130's `19640812` / `19640800` /
+        `19640000` (zeros for what the card leaves unknown)."""
         text = value.strip()
-        if re.fullmatch(r"\d{8}", text):
-            year, month, day = int(text[:4]), int(text[4:6]), int(text[6:])
-            return cls(year, month or None, (day or None) if month else None)
-        match = _PARTIAL_DATE.match(text)
+        match = _TR_03130_DATE.fullmatch(text)
+        if match is not None:
+            year, month, day = (int(part) for part in match.groups())
+            return cls(year, month or None, day or None)
+        match = _PARTIAL_DATE.fullmatch(text)
         if match is None:
-            raise ValueError("not a (partial) date")
+            raise MalformedAttribute("not a (partial) date")
         year_s, month_s, day_s = match.groups()
         return cls(int(year_s), int(month_s) if month_s else None, int(day_s) if day_s else None)
 
@@ -70,36 +81,46 @@ class AttributeValue:
 
 
 def normalise(name: Attribute, raw: Any) -> Any:
-    """JSON-ready value of one attribute, or ValueError for malformed input."""
-    if name is Attribute.date_of_birth:
-        return PartialDate.parse(str(raw)).isoformat()
+    """JSON-ready value of one attribute, or MalformedAttribute."""
     if name is Attribute.place_of_residence:
         return _place_of_residence(raw)
+    text = _text(raw)
+    if name is Attribute.date_of_birth:
+        return PartialDate.parse(text).isoformat()
     if name is Attribute.nationality:
-        text = str(raw).strip().upper()
-        if not re.fullmatch(r"[A-Z]{1,3}", text):
-            raise ValueError("nationality must be an ICAO country code")
-        return text
-    text = str(raw).strip()
-    if not text or len(text) > 500:
-        raise ValueError("attribute is empty or too long")
+        if not re.fullmatch(r"[A-Z]{1,3}", text.upper()):
+            raise MalformedAttribute("nationality must be an ICAO country code")
+        return text.upper()
+    return text
+
+
+def _text(raw: Any) -> str:
+    """A non-empty string of bounded length; other JSON types are refused, not stringified."""
+    if not isinstance(raw, str):
+        raise MalformedAttribute("attribute must be a string")
+    text = raw.strip()
+    if not text or len(text) > MAX_TEXT_LENGTH:
+        raise MalformedAttribute("attribute is empty or too long")
     return text
 
 
 def _place_of_residence(raw: Any) -> dict[str, str]:
+    """Structured `{street, postal_code, locality, country}` when there is a locality (OIDC's
+    `address` claim names are accepted too), else `{free_text}`."""
     if isinstance(raw, str):
-        return {"free_text": raw.strip()}
+        return {"free_text": _text(raw)}
     if not isinstance(raw, dict):
-        raise ValueError("place of residence must be structured or free text")
-    if "free_text" in raw or "formatted" in raw:
-        return {"free_text": str(raw.get("free_text") or raw.get("formatted")).strip()}
+        raise MalformedAttribute("place of residence must be structured or free text")
     fields = {
         "street": raw.get("street") or raw.get("street_address"),
         "postal_code": raw.get("postal_code") or raw.get("zip_code"),
         "locality": raw.get("locality") or raw.get("city"),
         "country": raw.get("country"),
     }
-    clean = {k: str(v).strip() for k, v in fields.items() if v}
-    if "locality" not in clean:
-        raise ValueError("structured place of residence needs a locality")
-    return clean
+    structured = {key: _text(value) for key, value in fields.items() if value}
+    if "locality" in structured:
+        return structured
+    free_text = raw.get("free_text") or raw.get("formatted")
+    if free_text:
+        return {"free_text": _text(free_text)}
+    raise MalformedAttribute("structured place of residence needs a locality")

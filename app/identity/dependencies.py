@@ -39,7 +39,7 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise InvalidAccessToken()
+        raise InvalidAccessToken(token_sent=False)
     # A short read-only transaction of its own: the request's transaction starts only after
     # the Idempotency-Key is claimed, so a duplicate in flight is seen at once (409).
     database: Database = request.app.state.database

@@ -13,8 +13,10 @@ class InvalidAccessToken(Unauthorized):
         en="The access token is missing, expired or invalid. Please sign in again.",
     )
 
-    def __init__(self, detail: Text | None = None) -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    def __init__(self, detail: Text | None = None, *, token_sent: bool = True) -> None:
+        # RFC 6750 §3.1: no error code when the request carried no token at all.
+        challenge = 'Bearer error="invalid_token"' if token_sent else 'Bearer realm="rathaus"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
 
 
 class InsufficientLevel(Forbidden):

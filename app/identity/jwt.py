@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import os
 import uuid
 from collections.abc import Iterable, Mapping
@@ -55,7 +56,7 @@ class VerificationKey:
         public = {k: v for k, v in data.items() if k in {"kty", "n", "e", "crv", "x", "y"}}
         try:
             key = jwk.construct(public, algorithm=algorithm)
-        except JOSEError:
+        except (JOSEError, ValueError, TypeError, KeyError):
             return None
         kid = data.get("kid")
         return cls(str(kid) if kid is not None else None, algorithm, key)
@@ -120,7 +121,7 @@ def _header(token: str) -> dict[str, Any]:
         raise InvalidToken("malformed header") from exc
     if not isinstance(header, dict):
         raise InvalidToken("malformed header")
-    if header.get("crit"):
+    if "crit" in header:
         raise InvalidToken("critical header extensions are not supported")
     return header
 
@@ -195,7 +196,13 @@ def _numeric(claims: Mapping[str, Any], name: str, *, required: bool) -> float |
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidToken(f"{name} is not a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError as exc:
+        raise InvalidToken(f"{name} is out of range") from exc
+    if not math.isfinite(number):
+        raise InvalidToken(f"{name} is not a finite number")
+    return number
 
 
 class SigningKey:
@@ -207,22 +214,16 @@ class SigningKey:
         private = serialization.load_pem_private_key(private_pem, password=None)
         if not isinstance(private, rsa.RSAPrivateKey) or private.key_size < 2048:
             raise ValueError("the signing key must be an RSA key of at least 2048 bits")
-        self._private_pem = private_pem
-        public = jwk.construct(
-            private.public_key()
-            .public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-            .decode(),
-            algorithm=self.algorithm,
-        ).to_dict()
+        # Kept parsed: loading (and so validating) an RSA private key takes tens of milliseconds.
+        self._private = jwk.construct(private, algorithm=self.algorithm)
+        public = jwk.construct(private.public_key(), algorithm=self.algorithm).to_dict()
         self.public_jwk: dict[str, str] = {"kty": "RSA", "n": public["n"], "e": public["e"]}
         self.kid = _thumbprint(self.public_jwk)
 
     def sign(self, claims: Mapping[str, Any]) -> str:
         token: str = jws.sign(
             json.dumps(dict(claims), separators=(",", ":")).encode(),
-            self._private_pem.decode(),
+            self._private,
             headers={"kid": self.kid, "typ": "at+jwt"},
             algorithm=self.algorithm,
         )

@@ -40,9 +40,12 @@ _KNOWN: dict[str, LevelOfAssurance] = {
 }
 
 
-def parse_level(value: str | None, extra: Mapping[str, str] | None = None) -> LevelOfAssurance:
-    """Map a provider's level value to ours. `extra` maps provider-specific values to names."""
-    if not value:
+def parse_level(value: object, extra: Mapping[str, str] | None = None) -> LevelOfAssurance:
+    """Map a provider's level value to ours. `extra` maps provider-specific values to names.
+
+    `value` is whatever the token carried: anything but a known string is refused.
+    """
+    if not isinstance(value, str) or not value.strip():
         raise UnknownLevel("no level of assurance given")
     key = value.strip()
     if extra and key in extra:

@@ -57,20 +57,24 @@ class Principal:
     ) -> bool:
         """True if one of `roles` is granted globally or for the given department or branch.
 
-        An admin may do everything; a supervisor may do what a clerk may in the same scope.
+        A global admin may do everything; a supervisor may do what a clerk may in the same scope.
         """
         wanted = set(roles)
         if Role.clerk in wanted:
             wanted.add(Role.supervisor)
-        for grant in self.grants:
-            if grant.role is Role.admin:
-                return True
-            if grant.role not in wanted:
-                continue
-            if grant.scope_type is ScopeType.global_:
-                return True
-            if grant.scope_type is ScopeType.department and grant.scope_id == department_id:
-                return department_id is not None
-            if grant.scope_type is ScopeType.branch and grant.scope_id == branch_id:
-                return branch_id is not None
+        return any(_grant_allows(grant, wanted, department_id, branch_id) for grant in self.grants)
+
+
+def _grant_allows(
+    grant: RoleGrant,
+    wanted: set[Role],
+    department_id: uuid.UUID | None,
+    branch_id: uuid.UUID | None,
+) -> bool:
+    if grant.scope_type is ScopeType.global_:
+        return grant.role is Role.admin or grant.role in wanted
+    if grant.role not in wanted or grant.scope_id is None:
         return False
+    if grant.scope_type is ScopeType.department:
+        return grant.scope_id == department_id
+    return grant.scope_type is ScopeType.branch and grant.scope_id == branch_id

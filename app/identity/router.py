@@ -476,6 +476,16 @@ async def create_client(
     return ClientWithSecret(**_client_read(client).model_dump(), client_secret=secret)
 
 
+@router.get(
+    "/admin/clients/{client_id}",
+    response_model=ClientRead,
+    summary="Get one integrator client",
+    responses=problem_responses(*ADMIN_PROBLEMS, ClientNotFound),
+)
+async def get_client(client_id: uuid.UUID, _admin: Admin, session: Session) -> ClientRead:
+    return _client_read(await client_service.get(session, client_id))
+
+
 @router.post(
     "/admin/clients/{client_id}/secret",
     response_model=ClientWithSecret,

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 import structlog
 from sqlalchemy import delete, func, select, update
@@ -79,7 +79,7 @@ CLIENT_SCOPES = frozenset(
     }
 )
 DEFAULT_ATTRIBUTES = frozenset({Attribute.family_names, Attribute.given_names})
-_PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
+_PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url of a SHA-256 digest
 _GROUP = re.compile(
     r"^/rathaus/(?P<role>[a-z_]+)(?:/(?P<scope>department|branch)/(?P<code>[A-Za-z0-9_-]+))?$"
 )
@@ -132,7 +132,8 @@ def return_to_allowed(return_to: str, allowlist: Sequence[str]) -> bool:
         or target.password
     ):
         return False
-    if target.fragment:
+    # Browsers resolve `..` (also as `%2e%2e`), which would climb out of an allowed path.
+    if target.fragment or any(unquote(s) in (".", "..") for s in target.path.split("/")):
         return False
     for allowed in allowlist:
         prefix = urlsplit(allowed)
@@ -149,6 +150,21 @@ def _with_query(url: str, params: Mapping[str, str | None]) -> str:
     clean = {k: v for k, v in params.items() if v is not None}
     separator = "&" if urlsplit(url).query else "?"
     return f"{url}{separator}{urlencode(clean)}"
+
+
+def _failure_redirect(
+    provider_id: str, return_to: str, failure: IdentityFailure, client_state: str | None
+) -> str:
+    """Back to the (already validated) frontend with an OAuth-style error and our reason."""
+    logger.info("auth.login_failed", provider=provider_id, kind=failure.kind.value)
+    error = (
+        "temporarily_unavailable"
+        if failure.kind is FailureKind.provider_unavailable
+        else "access_denied"
+    )
+    return _with_query(
+        return_to, {"error": error, "error_code": failure.kind.value, "state": client_state}
+    )
 
 
 class LoginService:
@@ -169,11 +185,11 @@ class LoginService:
         provider = context.registry.get(provider_id, for_staff=for_staff)
         if not return_to_allowed(return_to, context.settings.auth_return_to_allowlist):
             raise ReturnToNotAllowed()
-        if not _PKCE_CHALLENGE.match(code_challenge):
+        if not _PKCE_CHALLENGE.fullmatch(code_challenge):
             raise InvalidGrant(
                 Text(
-                    de="code_challenge muss ein S256-PKCE-Wert (43–128 Zeichen, base64url) sein.",
-                    en="code_challenge must be an S256 PKCE value (43–128 base64url characters).",
+                    de="code_challenge muss ein S256-PKCE-Wert (43 Zeichen, base64url) sein.",
+                    en="code_challenge must be an S256 PKCE value (43 base64url characters).",
                 )
             )
         requested = (
@@ -181,9 +197,12 @@ class LoginService:
         )
         requirements = LoginRequirements(level, requested, required_attributes)
         ttl = timedelta(seconds=context.settings.login_ttl_seconds)
-        begun = await provider.begin(
-            requirements, context.callback_url(provider_id, for_staff=for_staff), ttl
-        )
+        try:
+            begun = await provider.begin(
+                requirements, context.callback_url(provider_id, for_staff=for_staff), ttl
+            )
+        except IdentityFailure as failure:
+            return _failure_redirect(provider_id, return_to, failure, client_state)
         session.add(
             LoginAttempt(
                 state=begun.state.state,
@@ -244,16 +263,7 @@ class LoginService:
                 )
                 level, principal_type = identity.level, PrincipalType.citizen
         except IdentityFailure as failure:
-            logger.info("auth.login_failed", provider=provider_id, kind=failure.kind.value)
-            error = (
-                "access_denied"
-                if failure.kind is not FailureKind.provider_unavailable
-                else "temporarily_unavailable"
-            )
-            return _with_query(
-                attempt.return_to,
-                {"error": error, "error_code": failure.kind.value, "state": attempt.client_state},
-            )
+            return _failure_redirect(provider_id, attempt.return_to, failure, attempt.client_state)
         code = await _new_session_with_code(
             session, context, principal_type, principal_id, level, attempt.code_challenge
         )
@@ -297,7 +307,7 @@ class LoginService:
         identity: VerifiedIdentity,
         requirements: LoginRequirements,
     ) -> uuid.UUID:
-        account: CitizenAccount = await _upsert_account(
+        account: CitizenAccount = await self._locked_account(
             session, CitizenAccount, provider_id, identity
         )
         account.level = int(identity.level)
@@ -317,7 +327,9 @@ class LoginService:
         grants = await grants_from_groups(session, identity.groups)
         if not grants:
             raise IdentityFailure(FailureKind.missing_attribute, "no rathaus role in groups")
-        user: StaffUser = await _upsert_account(session, StaffUser, provider_id, identity)
+        user: StaffUser = await self._locked_account(session, StaffUser, provider_id, identity)
+        if not user.active:
+            raise IdentityFailure(FailureKind.not_permitted, "staff account disabled")
         user.display_name = identity.display_name or user.display_name or "Mitarbeiter:in"
         email = identity.attributes.get(Attribute.email)
         user.email = str(email.value) if email else user.email
@@ -334,6 +346,19 @@ class LoginService:
             )
         await session.flush()
         return user.id, identity.level
+
+    async def _locked_account(
+        self,
+        session: AsyncSession,
+        model: type[CitizenAccount] | type[StaffUser],
+        provider_id: str,
+        identity: VerifiedIdentity,
+    ) -> Any:
+        """The account, locked until commit: two sign-ins of one person then run one after the
+        other instead of both inserting the same new attribute or role grant."""
+        account = await _upsert_account(session, model, provider_id, identity)
+        await session.refresh(account, with_for_update=True)
+        return account
 
 
 def _recheck(
@@ -417,27 +442,37 @@ async def _store_attribute(
     existing.updated_at = utcnow()
 
 
+# The one kind of scope each role is granted for; a group naming another grants nothing.
+_SCOPE_OF_ROLE = {
+    Role.admin: ScopeType.global_,
+    Role.clerk: ScopeType.department,
+    Role.supervisor: ScopeType.department,
+    Role.branch_staff: ScopeType.branch,
+}
+
+
 async def grants_from_groups(session: AsyncSession, groups: Sequence[str]) -> list[RoleGrant]:
     """Map Keycloak groups like `/rathaus/clerk/department/51` to role grants.
 
-    Unknown roles, departments and branches are ignored: they grant nothing.
+    Unknown roles, departments and branches are ignored: they grant nothing. So is a role with
+    the wrong kind of scope: `/rathaus/admin/department/51` does not make a global admin.
     """
     grants: set[RoleGrant] = set()
     for group in groups:
-        match = _GROUP.match(group)
+        match = _GROUP.fullmatch(group)
         if match is None or match["role"] not in Role.__members__:
             continue
         role = Role(match["role"])
-        if match["scope"] is None:
-            if role is Role.admin:
-                grants.add(RoleGrant(role, ScopeType.global_))
+        scope_type = ScopeType(match["scope"] or ScopeType.global_.value)
+        if scope_type is not _SCOPE_OF_ROLE[role]:
             continue
-        if match["scope"] == "department":
+        if scope_type is ScopeType.global_:
+            grants.add(RoleGrant(role, scope_type))
+            continue
+        if scope_type is ScopeType.department:
             scope_id = await department_service.id_for_code(session, match["code"])
-            scope_type = ScopeType.department
         else:
             scope_id = await branch_id_for_code(session, match["code"])
-            scope_type = ScopeType.branch
         if scope_id is not None:
             grants.add(RoleGrant(role, scope_type, scope_id))
     return sorted(grants, key=lambda g: (g.role.value, g.scope_type.value, str(g.scope_id)))
@@ -592,7 +627,7 @@ class TokenService:
     ) -> TokenPair:
         client = await authenticate_client(session, client_id, client_secret)
         granted = set(client.scopes)
-        requested = set(scope.split()) if scope else granted
+        requested = set((scope or "").split()) or granted
         if not requested <= granted:
             raise InvalidScope()
         access, expires_in = _access_token(
@@ -647,7 +682,11 @@ class TokenService:
         except ValueError as exc:
             raise InvalidAccessToken() from exc
         auth_session = await _active_session(session, session_id)
-        if auth_session is None or auth_session.principal_id != principal_id:
+        if (
+            auth_session is None
+            or auth_session.principal_id != principal_id
+            or auth_session.principal_type != principal_type.value
+        ):
             raise InvalidAccessToken()
         level = LevelOfAssurance(auth_session.level) if auth_session.level else None
         grants: tuple[RoleGrant, ...] = ()
@@ -725,6 +764,9 @@ def hash_client_secret(secret: str) -> str:
     return f"scrypt${salt.hex()}${digest.hex()}"
 
 
+_DUMMY_SECRET_HASH = "scrypt$" + "00" * 16 + "$" + "00" * 32
+
+
 def client_secret_matches(secret: str, stored: str) -> bool:
     try:
         scheme, salt_hex, digest_hex = stored.split("$")
@@ -744,6 +786,10 @@ async def authenticate_client(
     if not client_id or not client_secret or len(client_id) > 64 or len(client_secret) > 200:
         raise InvalidClient()
     client = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+    if client is None:
+        # Same work as for a known client, so timing does not reveal which ids exist.
+        client_secret_matches(client_secret, _DUMMY_SECRET_HASH)
+        raise InvalidClient()
     if (
         client is None
         or not client.active
@@ -800,7 +846,7 @@ class AccountService:
             )
             .values(
                 revoked_at=func.coalesce(AuthSession.revoked_at, utcnow()),
-                revoked_reason="signed_out_elsewhere",
+                revoked_reason=func.coalesce(AuthSession.revoked_reason, "signed_out_elsewhere"),
             )
         )
         if _rowcount(ended) != 1:
@@ -866,28 +912,34 @@ class ClientService:
         return client
 
     async def revoke(self, session: AsyncSession, client_uuid: uuid.UUID) -> ApiClient:
+        """Idempotent: revoking a revoked client keeps (and audits) only the first revocation."""
         client = await self.get(session, client_uuid)
-        await session.execute(
+        revoked = await session.execute(
             update(ApiClient)
             .where(ApiClient.id == client_uuid, ApiClient.active.is_(True))
             .values(active=False, revoked_at=utcnow(), version=ApiClient.version + 1)
         )
         await session.refresh(client)
-        await record(
-            session, action="client.revoked", object_type="api_client", object_id=client.id
-        )
+        if _rowcount(revoked) == 1:
+            await record(
+                session, action="client.revoked", object_type="api_client", object_id=client.id
+            )
         return client
 
     async def rotate_secret(
         self, session: AsyncSession, client_uuid: uuid.UUID
     ) -> tuple[ApiClient, str]:
+        """A new secret for an active client; guarded, so a revocation in between wins."""
         client = await self.get(session, client_uuid)
-        if not client.active:
-            raise ClientNotFound()
         secret = secrets.token_urlsafe(32)
-        client.secret_hash = hash_client_secret(secret)
-        client.version += 1
-        await session.flush()
+        rotated = await session.execute(
+            update(ApiClient)
+            .where(ApiClient.id == client_uuid, ApiClient.active.is_(True))
+            .values(secret_hash=hash_client_secret(secret), version=ApiClient.version + 1)
+        )
+        if _rowcount(rotated) != 1:
+            raise ClientNotFound()
+        await session.refresh(client)
         await record(
             session, action="client.secret_rotated", object_type="api_client", object_id=client.id
         )

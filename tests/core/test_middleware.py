@@ -135,3 +135,17 @@ async def test_access_log_is_json_without_ids_or_query(
     raw = json.dumps(lines)
     assert str(branch_id) not in raw
     assert "Mustermann" not in raw
+
+
+async def test_sign_in_pages_may_send_the_browser_back_to_allowed_frontends(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/mock-eid/authorize", params={"state": "s"})
+
+    csp = response.headers["content-security-policy"]
+    assert (
+        "form-action 'self' http://127.0.0.1:3000 http://127.0.0.1:8000 http://localhost:3000"
+        in csp
+    )
+    assert "script-src" not in csp
+    assert "frame-ancestors 'none'" in csp

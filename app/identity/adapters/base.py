@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -77,6 +79,7 @@ class FailureKind(StrEnum):
     missing_attribute = "missing_attribute"
     invalid_response = "invalid_response"
     provider_unavailable = "provider_unavailable"
+    not_permitted = "not_permitted"
 
 
 class IdentityFailure(Exception):
@@ -100,3 +103,24 @@ class IdentityProvider(Protocol):
     async def complete(self, callback: Mapping[str, str], state: LoginState) -> VerifiedIdentity:
         """Turn the provider's callback into a verified identity, or raise IdentityFailure."""
         ...
+
+
+class ChoiceCodes:
+    """One-time codes for the development stand-ins: `<choice>.<HMAC(state, choice)>`, so a
+    callback can only carry a choice that the stand-in's own page issued for that login."""
+
+    def __init__(self, provider_id: str, secret: str) -> None:
+        self._provider_id = provider_id
+        self._secret = secret.encode()
+
+    def issue(self, state: str, choice: str) -> str:
+        message = f"{self._provider_id}:{state}:{choice}".encode()
+        return f"{choice}.{hmac.new(self._secret, message, hashlib.sha256).hexdigest()}"
+
+    def verify(self, code: str, state: str) -> str:
+        """The choice inside a genuine code, else IdentityFailure(invalid_response)."""
+        choice, _, _mac = code.partition(".")
+        # Bytes, not str: compare_digest refuses non-ASCII text, and the code is the caller's.
+        if not choice or not hmac.compare_digest(code.encode(), self.issue(state, choice).encode()):
+            raise IdentityFailure(FailureKind.invalid_response, "code does not match state")
+        return choice

@@ -6,8 +6,6 @@ code path as in production.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +13,7 @@ from urllib.parse import urlencode
 
 from app.identity.adapters.base import (
     BeginResult,
+    ChoiceCodes,
     FailureKind,
     IdentityFailure,
     LoginRequirements,
@@ -81,7 +80,7 @@ def staff_persona(persona_id: str) -> StaffPersona | None:
 class DevLoginProvider:
     def __init__(self, public_base_url: str, secret: str) -> None:
         self._base = public_base_url.rstrip("/")
-        self._secret = secret.encode()
+        self._codes = ChoiceCodes("dev-login", secret)
         self.description = ProviderDescription(
             id="dev-login",
             display_name="Entwicklungs-Anmeldung für Mitarbeitende",
@@ -94,8 +93,7 @@ class DevLoginProvider:
         )
 
     def code_for(self, state: str, persona_id: str) -> str:
-        mac = hmac.new(self._secret, f"dev-login:{state}:{persona_id}".encode(), hashlib.sha256)
-        return f"{persona_id}.{mac.hexdigest()}"
+        return self._codes.issue(state, persona_id)
 
     async def begin(
         self, requirements: LoginRequirements, redirect_uri: str, ttl: timedelta
@@ -106,10 +104,7 @@ class DevLoginProvider:
         )
 
     async def complete(self, callback: Mapping[str, str], state: LoginState) -> VerifiedIdentity:
-        code = callback.get("code", "")
-        persona_id, _, _mac = code.partition(".")
-        if not persona_id or not hmac.compare_digest(code, self.code_for(state.state, persona_id)):
-            raise IdentityFailure(FailureKind.invalid_response, "code does not match state")
+        persona_id = self._codes.verify(callback.get("code", ""), state.state)
         chosen = staff_persona(persona_id)
         if chosen is None:
             raise IdentityFailure(FailureKind.invalid_response, "unknown staff persona")

@@ -6,8 +6,6 @@ is an HMAC over state and persona, so a callback cannot name a persona the page 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,6 +14,7 @@ from urllib.parse import urlencode
 
 from app.identity.adapters.base import (
     BeginResult,
+    ChoiceCodes,
     FailureKind,
     IdentityFailure,
     LoginRequirements,
@@ -143,7 +142,7 @@ def persona(persona_id: str) -> Persona | None:
 class MockEidProvider:
     def __init__(self, public_base_url: str, secret: str) -> None:
         self._base = public_base_url.rstrip("/")
-        self._secret = secret.encode()
+        self._codes = ChoiceCodes("mock-eid", secret)
         self.description = ProviderDescription(
             id="mock-eid",
             display_name="Online-Ausweis (Test)",
@@ -155,8 +154,7 @@ class MockEidProvider:
         )
 
     def code_for(self, state: str, choice: str) -> str:
-        mac = hmac.new(self._secret, f"mock-eid:{state}:{choice}".encode(), hashlib.sha256)
-        return f"{choice}.{mac.hexdigest()}"
+        return self._codes.issue(state, choice)
 
     async def begin(
         self, requirements: LoginRequirements, redirect_uri: str, ttl: timedelta
@@ -166,7 +164,7 @@ class MockEidProvider:
         return BeginResult(f"{self._base}/mock-eid/authorize?{query}", state)
 
     async def complete(self, callback: Mapping[str, str], state: LoginState) -> VerifiedIdentity:
-        choice = self._verified_choice(callback.get("code", ""), state.state)
+        choice = self._codes.verify(callback.get("code", ""), state.state)
         if choice == CANCEL:
             raise IdentityFailure(FailureKind.cancelled, "user cancelled at mock-eid")
         if choice == PROVIDER_ERROR:
@@ -188,9 +186,3 @@ class MockEidProvider:
             display_name=f"{chosen.attributes.get(Attribute.given_names, '')} "
             f"{chosen.attributes.get(Attribute.family_names, '')}".strip(),
         )
-
-    def _verified_choice(self, code: str, state: str) -> str:
-        choice, _, _mac = code.partition(".")
-        if not choice or not hmac.compare_digest(code, self.code_for(state, choice)):
-            raise IdentityFailure(FailureKind.invalid_response, "code does not match state")
-        return choice

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import httpx
 
@@ -27,7 +27,7 @@ from app.identity.adapters.base import (
     ProviderDescription,
     VerifiedIdentity,
 )
-from app.identity.attributes import Attribute, AttributeValue, normalise
+from app.identity.attributes import Attribute, AttributeValue, MalformedAttribute, normalise
 from app.identity.jwt import InvalidToken, UnknownKeyId, VerificationKey, verify
 from app.identity.loa import LevelOfAssurance, UnknownLevel, parse_level
 
@@ -49,6 +49,14 @@ DEFAULT_CLAIMS: dict[str, str] = {
 }
 
 
+# RFC 6749 §4.1.2.1: these mean the provider could not serve the login, not that it refused it.
+_ERROR_KINDS: dict[str, FailureKind] = {
+    "access_denied": FailureKind.cancelled,
+    "temporarily_unavailable": FailureKind.provider_unavailable,
+    "server_error": FailureKind.provider_unavailable,
+}
+
+
 def pkce_challenge(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
@@ -56,43 +64,63 @@ def pkce_challenge(verifier: str) -> str:
 
 class JwksCache:
     """The provider's keys. A failed refresh keeps the last good set; an unknown `kid` triggers
-    at most one refetch per cooldown, so forged kids cannot make us hammer the provider."""
+    at most one refetch per cooldown, so forged kids cannot make us hammer the provider.
+
+    Every decision is taken under the lock: concurrent logins with the same unknown `kid`
+    must not each pass the cooldown check before the first one records its refetch.
+    """
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
         self._keys: list[VerificationKey] = []
-        self._fetched_at = 0.0
-        self._last_forced = 0.0
+        self._fetched_at: float | None = None
+        self._forced_at: float | None = None
         self._lock = asyncio.Lock()
 
     async def keys(self, uri: str, *, force: bool = False) -> list[VerificationKey]:
-        now = time.monotonic()
-        fresh = self._keys and now - self._fetched_at < JWKS_TTL_SECONDS
-        if fresh and not force:
-            return self._keys
-        if force and now - self._last_forced < UNKNOWN_KID_COOLDOWN_SECONDS:
-            return self._keys
         async with self._lock:
+            now = time.monotonic()
             if force:
-                self._last_forced = now
-            try:
-                response = await self._http.get(uri)
-                response.raise_for_status()
-                keys = [
-                    key
-                    for key in (VerificationKey.from_jwk(k) for k in response.json()["keys"])
-                    if key is not None
-                ]
-            except (httpx.HTTPError, ValueError, KeyError, TypeError):
-                if self._keys:
+                if _within(self._forced_at, now, UNKNOWN_KID_COOLDOWN_SECONDS):
                     return self._keys
-                raise IdentityFailure(
-                    FailureKind.provider_unavailable, "JWKS unavailable"
-                ) from None
-            if keys:
-                self._keys = keys
-                self._fetched_at = now
-            return self._keys
+                self._forced_at = now
+            elif self._keys and _within(self._fetched_at, now, JWKS_TTL_SECONDS):
+                return self._keys
+            return await self._fetch(uri, now)
+
+    async def _fetch(self, uri: str, now: float) -> list[VerificationKey]:
+        try:
+            response = await self._http.get(uri)
+            response.raise_for_status()
+            keys = _signature_keys(response.json()["keys"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            if self._keys:
+                return self._keys
+            raise IdentityFailure(FailureKind.provider_unavailable, "JWKS unavailable") from None
+        if keys:
+            self._keys = keys
+            self._fetched_at = now
+        return self._keys
+
+
+def _within(since: float | None, now: float, seconds: int) -> bool:
+    return since is not None and now - since < seconds
+
+
+def _signature_keys(entries: list[Any]) -> list[VerificationKey]:
+    """The usable signature keys of a JWKS. An entry we cannot use is skipped: one odd key
+    must not take the provider's other keys down with it."""
+    keys: list[VerificationKey] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            key = VerificationKey.from_jwk(entry)
+        except (ValueError, TypeError, KeyError):
+            continue
+        if key is not None:
+            keys.append(key)
+    return keys
 
 
 class OidcProvider:
@@ -173,16 +201,22 @@ class OidcProvider:
         )
 
     async def complete(self, callback: Mapping[str, str], state: LoginState) -> VerifiedIdentity:
+        # RFC 9207: `iss` in the response defeats mix-ups between several providers.
+        returned_issuer = callback.get("iss")
+        if returned_issuer is not None and returned_issuer != self.config.issuer:
+            raise IdentityFailure(FailureKind.invalid_response, "response from another issuer")
         error = callback.get("error")
         if error:
-            kind = (
-                FailureKind.cancelled if error == "access_denied" else FailureKind.invalid_response
-            )
+            kind = _ERROR_KINDS.get(error, FailureKind.invalid_response)
             raise IdentityFailure(kind, f"provider returned error {error[:50]!r}")
         code = callback.get("code")
         if not code:
             raise IdentityFailure(FailureKind.invalid_response, "callback without code")
         document = await self.discovery()
+        if returned_issuer is None and document.get(
+            "authorization_response_iss_parameter_supported"
+        ):
+            raise IdentityFailure(FailureKind.invalid_response, "callback without iss")
         tokens = await self._exchange(document, code, state)
         claims = await self._verify_id_token(document, tokens, state)
         return self._identity(claims)
@@ -197,14 +231,9 @@ class OidcProvider:
             "code_verifier": state.code_verifier,
             "client_id": self.config.client_id,
         }
-        secret = self.config.client_secret
         try:
             response = await self._http.post(
-                str(document["token_endpoint"]),
-                data=form,
-                auth=httpx.BasicAuth(self.config.client_id, secret)
-                if secret
-                else httpx.USE_CLIENT_DEFAULT,
+                str(document["token_endpoint"]), data=form, auth=self._client_auth()
             )
         except httpx.HTTPError as exc:
             raise IdentityFailure(
@@ -219,6 +248,14 @@ class OidcProvider:
         if response.status_code != 200 or not isinstance(body, dict) or "id_token" not in body:
             raise IdentityFailure(FailureKind.invalid_response, "token exchange refused")
         return body
+
+    def _client_auth(self) -> httpx.Auth:
+        """client_secret_basic, both parts form-encoded first as RFC 6749 §2.3.1 requires;
+        a public client (no secret) sends no credentials and relies on PKCE."""
+        secret = self.config.client_secret
+        if not secret:
+            return httpx.Auth()
+        return httpx.BasicAuth(quote_plus(self.config.client_id), quote_plus(secret))
 
     async def _verify_id_token(
         self, document: Mapping[str, Any], tokens: Mapping[str, Any], state: LoginState
@@ -252,13 +289,13 @@ class OidcProvider:
                 raise IdentityFailure(FailureKind.insufficient_level, str(exc)) from exc
         attributes: dict[Attribute, AttributeValue] = {}
         for name, claim in self._claims.items():
-            if name not in _ATTRIBUTE_NAMES or claim not in claims:
+            if name not in _ATTRIBUTE_NAMES or claims.get(claim) is None:
                 continue
             try:
                 attributes[Attribute(name)] = AttributeValue(
                     normalise(Attribute(name), claims[claim]), level
                 )
-            except ValueError as exc:
+            except MalformedAttribute as exc:
                 raise IdentityFailure(FailureKind.invalid_response, f"malformed {name}") from exc
         groups = claims.get(self.config.groups_claim, [])
         return VerifiedIdentity(
