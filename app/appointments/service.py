@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.appointments.errors import BranchNotFound
 from app.appointments.models import Branch
 from app.appointments.schemas import Address, BranchRead, BranchUpdate
 from app.core.audit import record
-from app.core.concurrency import expected_version
-from app.core.db import utcnow
-from app.core.errors import PreconditionFailed
+from app.core.concurrency import expected_version, update_versioned
 from app.core.pagination import PageParams, paginate
 from app.identity.errors import MissingRole
 from app.identity.principal import Principal, Role
@@ -75,14 +73,7 @@ async def update_branch(
         for name, value in changes.model_dump(exclude_unset=True).items()
         if value is not None or name in _CLEARABLE_BRANCH_FIELDS
     }
-    result = await session.execute(
-        update(Branch)
-        .where(Branch.id == branch.id, Branch.version == expected)
-        .values(**changed, version=Branch.version + 1, updated_at=utcnow())
-    )
-    if getattr(result, "rowcount", 0) != 1:
-        raise PreconditionFailed()
-    await session.refresh(branch)
+    await update_versioned(session, branch, expected, changed)
     await record(
         session,
         action="branch.updated",

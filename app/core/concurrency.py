@@ -6,10 +6,14 @@ A resource's ETag is its `version`. An edit sends `If-Match`; the service then u
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Response
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import utcnow
 from app.core.errors import PreconditionFailed, PreconditionRequired
 
 
@@ -55,3 +59,22 @@ def if_match_header(
 
 
 IfMatchHeader = Annotated[str | None, Depends(if_match_header)]
+
+
+async def update_versioned(
+    session: AsyncSession, row: Any, expected: int, values: Mapping[str, object]
+) -> None:
+    """Write `values` to `row` only if it is still at version `expected`, else 412.
+
+    `row` is a mapped object with `id`, `version` and `updated_at`. The guard is in the
+    `UPDATE … WHERE version = :expected` itself, so of two concurrent edits exactly one wins.
+    """
+    model = type(row)
+    result = await session.execute(
+        update(model)
+        .where(model.id == row.id, model.version == expected)
+        .values(**values, version=model.version + 1, updated_at=utcnow())
+    )
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        raise PreconditionFailed()
+    await session.refresh(row)

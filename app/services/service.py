@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.audit import record
-from app.core.concurrency import expected_version
-from app.core.db import utcnow
-from app.core.errors import PreconditionFailed
+from app.core.concurrency import expected_version, update_versioned
 from app.core.pagination import PageParams, paginate
 from app.core.schemas import LocalizedText
 from app.identity.errors import MissingRole
@@ -57,19 +55,12 @@ class DepartmentService:
         if not principal.has_role(Role.supervisor, department_id=department.id):
             raise MissingRole()
         expected = expected_version(if_match, department.version)
-        values: dict[str, object] = {"version": Department.version + 1, "updated_at": utcnow()}
+        values: dict[str, object] = {}
         if changes.name is not None:
             values.update(name_de=changes.name.de, name_en=changes.name.en)
         if "email" in changes.model_fields_set:
             values["email"] = str(changes.email) if changes.email else None
-        result = await session.execute(
-            update(Department)
-            .where(Department.id == department.id, Department.version == expected)
-            .values(**values)
-        )
-        if getattr(result, "rowcount", 0) != 1:
-            raise PreconditionFailed()
-        await session.refresh(department)
+        await update_versioned(session, department, expected, values)
         await record(
             session,
             action="department.updated",
