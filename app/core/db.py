@@ -97,7 +97,7 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
         )
         _install_sqlite_hooks(engine, settings.sqlite_busy_timeout_ms)
         return engine
-    kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 1800, "hide_parameters": True}
     if pooled:
         kwargs.update(
             pool_size=settings.database_pool_size, max_overflow=settings.database_pool_size

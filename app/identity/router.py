@@ -4,7 +4,7 @@ import base64
 import binascii
 import uuid
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 from fastapi import Depends, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -297,7 +297,8 @@ def _basic_credentials(request: Request) -> tuple[str | None, str | None]:
     client_id, separator, secret = decoded.partition(":")
     if not separator:
         raise InvalidClient()
-    return client_id, secret
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 @router.post(

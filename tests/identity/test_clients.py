@@ -225,6 +225,20 @@ async def test_client_gets_a_token_with_http_basic(
     assert me.status_code == 200
 
 
+async def test_http_basic_credentials_are_form_decoded_as_rfc_6749_requires(
+    client: httpx.AsyncClient, integrator: dict[str, object]
+) -> None:
+    encoded_id = "".join(f"%{ord(c):02X}" for c in str(integrator["client_id"]))
+
+    response = await client.post(
+        TOKEN,
+        data={"grant_type": "client_credentials"},
+        headers=basic(encoded_id, str(integrator["client_secret"])),
+    )
+
+    assert response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize("via", ["form", "basic"])
 @pytest.mark.parametrize("wrong", ["secret", "client-id", "both-missing"])
 async def test_wrong_client_credentials_get_401_invalid_client(
