@@ -9,7 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO
 
@@ -23,8 +23,13 @@ LOG_TAIL_CHARACTERS = 4000
 
 
 @contextmanager
-def running_server(database_url: str, workers: int) -> Iterator[int]:
-    """Start the server, wait until /readyz says ready, yield its port, stop it at the end."""
+def running_server(
+    database_url: str, workers: int, settings: Mapping[str, str] | None = None
+) -> Iterator[int]:
+    """Start the server, wait until /readyz says ready, yield its port, stop it at the end.
+
+    `settings` are extra `RATHAUS_*` variables for the server (the tests' fuzzing uses them).
+    """
     port = _free_loopback_port()
     command = rathaus_command(
         "serve", "--host", LOOPBACK, "--port", str(port), "--workers", str(workers)
@@ -33,7 +38,7 @@ def running_server(database_url: str, workers: int) -> Iterator[int]:
         process = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
-            env=rathaus_environment(database_url),
+            env=rathaus_environment(database_url) | dict(settings or {}),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -11,7 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from app.core.db import create_engine
-from app.core.migrations import downgrade, head_revisions, upgrade
+from app.core.migrations import alembic_config, downgrade, head_revisions, upgrade
 from app.models import Base
 from tests.conftest import make_settings
 
@@ -83,3 +84,20 @@ def test_audit_log_rejects_updates(database_url: str) -> None:
         return "accepted"
 
     assert _run(database_url, tamper) == "rejected"
+
+
+def test_alembic_check_finds_nothing_to_generate(database_url: str) -> None:
+    """The same check as `alembic check` on the command line: it raises on any difference."""
+    command.check(alembic_config(database_url))
+
+
+def test_every_relationship_loads_only_when_asked() -> None:
+    """`lazy="raise"` everywhere: an accidental lazy load fails in tests, not in production."""
+    lazy = [
+        f"{mapper.class_.__name__}.{relationship.key}: {relationship.lazy}"
+        for mapper in Base.registry.mappers
+        for relationship in mapper.relationships
+        if relationship.lazy != "raise"
+    ]
+
+    assert lazy == []

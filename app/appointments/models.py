@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, UUIDPrimaryKey, utcnow
+from app.core.db import EMAIL_LENGTH, Base, UUIDPrimaryKey, utcnow
 
 
 class Branch(UUIDPrimaryKey, Base):
@@ -21,7 +21,7 @@ class Branch(UUIDPrimaryKey, Base):
     city: Mapped[str] = mapped_column(String(100))
     district: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(50))
-    email: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
     wheelchair_accessible: Mapped[bool] = mapped_column(default=False)
     latitude: Mapped[float | None] = mapped_column()
     longitude: Mapped[float | None] = mapped_column()

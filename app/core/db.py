@@ -36,6 +36,9 @@ NAMING_CONVENTION = {
 }
 
 READ_ONLY_OPTION = "rathaus_read_only"
+# RFC 5321 limits a forward path to 256 octets, which leaves 254 for the address itself; the
+# e-mail validator refuses anything longer.
+EMAIL_LENGTH = 254
 
 
 class UTCDateTime(TypeDecorator[datetime]):

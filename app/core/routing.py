@@ -26,6 +26,7 @@ from app.core.errors import (
 )
 from app.core.i18n import Text
 from app.core.problems import Problem, ValidationProblem
+from app.core.text_input import BodyKind, unsafe_text_errors
 from app.core.uow import UnitOfWork
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -66,8 +67,13 @@ class RathausRoute(APIRoute):
         expects_json = self._expects_json_body()
 
         async def handler(request: Request) -> Response:
-            if self.body_field is not None and request.method not in SAFE_METHODS:
+            has_body = self.body_field is not None and request.method not in SAFE_METHODS
+            if has_body:
                 _require_content_type(request, json=expects_json)
+            body: BodyKind | None = ("json" if expects_json else "form") if has_body else None
+            errors = await unsafe_text_errors(request, body=body)
+            if errors:
+                raise ValidationFailed(extensions={"errors": errors})
             uow = UnitOfWork(request.app.state.database, read_only=request.method in SAFE_METHODS)
             request.state.uow = uow
             try:

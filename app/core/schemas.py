@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class LocalizedText(BaseModel):
@@ -10,3 +10,12 @@ class LocalizedText(BaseModel):
 
     de: str
     en: str
+
+
+class LocalizedName(BaseModel):
+    """A name in German and English, as a department or service is called; both required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    de: str = Field(min_length=1, max_length=200)
+    en: str = Field(min_length=1, max_length=200)

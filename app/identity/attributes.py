@@ -8,6 +8,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
+
 from app.identity.loa import LevelOfAssurance
 
 
@@ -87,6 +89,8 @@ def normalise(name: Attribute, raw: Any) -> Any:
     text = _text(raw)
     if name is Attribute.date_of_birth:
         return PartialDate.parse(text).isoformat()
+    if name is Attribute.email:
+        return _email(text)
     if name is Attribute.nationality:
         if not re.fullmatch(r"[A-Z]{1,3}", text.upper()):
             raise MalformedAttribute("nationality must be an ICAO country code")
@@ -102,6 +106,13 @@ def _text(raw: Any) -> str:
     if not text or len(text) > MAX_TEXT_LENGTH:
         raise MalformedAttribute("attribute is empty or too long")
     return text
+
+
+def _email(text: str) -> str:
+    try:
+        return str(validate_email(text, check_deliverability=False).normalized)
+    except EmailNotValidError as exc:
+        raise MalformedAttribute("not an e-mail address") from exc
 
 
 def _place_of_residence(raw: Any) -> dict[str, str]:

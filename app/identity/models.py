@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, UUIDPrimaryKey, utcnow
+from app.core.db import EMAIL_LENGTH, Base, UUIDPrimaryKey, utcnow
 
 
 class CitizenAccount(UUIDPrimaryKey, Base):
@@ -50,7 +50,7 @@ class StaffUser(UUIDPrimaryKey, Base):
     issuer: Mapped[str] = mapped_column(String(300))
     subject: Mapped[str] = mapped_column(String(300))
     display_name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -71,6 +71,14 @@ pages = api_router("identity", prefix="")
 Session = Annotated[AsyncSession, Depends(get_session)]
 Context = Annotated[IdentityContext, Depends(identity_context)]
 LevelName = Literal["low", "substantial", "high"]
+CodeChallenge = Annotated[
+    str,
+    Query(
+        pattern=r"^[A-Za-z0-9_-]{43}$",
+        description="PKCE S256 challenge: base64url of the SHA-256 digest of your verifier, "
+        "without padding (43 characters).",
+    ),
+]
 
 REDIRECT: dict[int | str, dict[str, Any]] = {
     303: {"description": "Redirect; see the Location header."}
@@ -106,14 +114,14 @@ async def list_providers(context: Context) -> list[ProviderRead]:
     "with `code` and your `state`, or with `error` and `error_code` (`cancelled`, "
     "`insufficient_level`, `missing_attribute`, `invalid_response`, `provider_unavailable`). "
     "Exchange the code with your PKCE verifier at `POST /api/v1/auth/token`.",
-    responses={**REDIRECT, **problem_responses(UnknownProvider, ReturnToNotAllowed, InvalidGrant)},
+    responses={**REDIRECT, **problem_responses(UnknownProvider, ReturnToNotAllowed)},
 )
 async def login(
     provider: str,
     session: Session,
     context: Context,
     return_to: Annotated[str, Query(max_length=500, description="Must be on the allow-list.")],
-    code_challenge: Annotated[str, Query(max_length=128, description="PKCE S256 challenge.")],
+    code_challenge: CodeChallenge,
     code_challenge_method: Annotated[Literal["S256"], Query()] = "S256",
     state: Annotated[str | None, Query(max_length=200, description="Returned unchanged.")] = None,
     level: Annotated[LevelName, Query(description="Minimum level of assurance.")] = "substantial",
@@ -165,14 +173,14 @@ async def list_staff_providers(context: Context) -> list[ProviderRead]:
     response_class=RedirectResponse,
     status_code=303,
     summary="Start a staff sign-in",
-    responses={**REDIRECT, **problem_responses(UnknownProvider, ReturnToNotAllowed, InvalidGrant)},
+    responses={**REDIRECT, **problem_responses(UnknownProvider, ReturnToNotAllowed)},
 )
 async def staff_login(
     provider: str,
     session: Session,
     context: Context,
     return_to: Annotated[str, Query(max_length=500)],
-    code_challenge: Annotated[str, Query(max_length=128)],
+    code_challenge: CodeChallenge,
     code_challenge_method: Annotated[Literal["S256"], Query()] = "S256",
     state: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RedirectResponse:

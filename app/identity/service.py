@@ -68,6 +68,8 @@ logger = structlog.get_logger("rathaus.identity")
 
 ACCESS_TOKEN_AUDIENCE = "rathaus-api"  # noqa: S105 - an audience, not a secret
 AUTHORIZATION_CODE_TTL = timedelta(seconds=60)
+MAX_SUBJECT_LENGTH = 255  # bPK2 and restrictedID are far shorter; longer is not a pseudonym
+MAX_DISPLAY_NAME_LENGTH = 200
 CLIENT_SCOPES = frozenset(
     {
         "departments:read",
@@ -79,7 +81,6 @@ CLIENT_SCOPES = frozenset(
     }
 )
 DEFAULT_ATTRIBUTES = frozenset({Attribute.family_names, Attribute.given_names})
-_PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url of a SHA-256 digest
 _GROUP = re.compile(
     r"^/rathaus/(?P<role>[a-z_]+)(?:/(?P<scope>department|branch)/(?P<code>[A-Za-z0-9_-]+))?$"
 )
@@ -185,13 +186,6 @@ class LoginService:
         provider = context.registry.get(provider_id, for_staff=for_staff)
         if not return_to_allowed(return_to, context.settings.auth_return_to_allowlist):
             raise ReturnToNotAllowed()
-        if not _PKCE_CHALLENGE.fullmatch(code_challenge):
-            raise InvalidGrant(
-                Text(
-                    de="code_challenge muss ein S256-PKCE-Wert (43 Zeichen, base64url) sein.",
-                    en="code_challenge must be an S256 PKCE value (43 base64url characters).",
-                )
-            )
         requested = (
             attributes | required_attributes | (frozenset() if for_staff else DEFAULT_ATTRIBUTES)
         )
@@ -330,7 +324,7 @@ class LoginService:
         user: StaffUser = await self._locked_account(session, StaffUser, provider_id, identity)
         if not user.active:
             raise IdentityFailure(FailureKind.not_permitted, "staff account disabled")
-        user.display_name = identity.display_name or user.display_name or "Mitarbeiter:in"
+        user.display_name = _display_name(identity) or user.display_name
         email = identity.attributes.get(Attribute.email)
         user.email = str(email.value) if email else user.email
         user.last_login_at = utcnow()
@@ -370,13 +364,18 @@ def _recheck(
     """Re-check what the adapter returned, so a faulty adapter cannot lower assurance."""
     if identity.issuer not in issuers:
         raise IdentityFailure(FailureKind.invalid_response, "issuer not allowed")
-    if not identity.subject:
-        raise IdentityFailure(FailureKind.invalid_response, "no subject")
+    if not identity.subject or len(identity.subject) > MAX_SUBJECT_LENGTH:
+        raise IdentityFailure(FailureKind.invalid_response, "no subject, or an overlong one")
     if identity.level < requirements.level or identity.level > max_level:
         raise IdentityFailure(FailureKind.insufficient_level, "level below requirement")
     missing = requirements.required_attributes - set(identity.attributes)
     if missing:
         raise IdentityFailure(FailureKind.missing_attribute, "required attribute missing")
+
+
+def _display_name(identity: VerifiedIdentity) -> str:
+    """What the provider calls the person, cut to what the column holds."""
+    return (identity.display_name or "Mitarbeiter:in")[:MAX_DISPLAY_NAME_LENGTH]
 
 
 async def _upsert_account(
@@ -402,7 +401,7 @@ async def _upsert_account(
     if model is CitizenAccount:
         values["level"] = int(identity.level)
     else:
-        values["display_name"] = identity.display_name or "Mitarbeiter:in"
+        values["display_name"] = _display_name(identity)
     try:
         async with session.begin_nested():
             account = model(**values)

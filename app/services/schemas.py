@@ -4,7 +4,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from app.core.schemas import LocalizedText
+from app.core.schemas import LocalizedName, LocalizedText
 
 
 class DepartmentRead(BaseModel):
@@ -20,5 +20,5 @@ class DepartmentUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: LocalizedText | None = None
+    name: LocalizedName | None = None
     email: EmailStr | None = None

@@ -173,13 +173,15 @@ async def test_return_to_under_the_allowed_path_starts_the_login(
 @pytest.mark.parametrize(
     "challenge", ["too-short", "x" * 44, "x" * 128, "+" * 43], ids=["short", "44", "128", "chars"]
 )
-async def test_code_challenge_that_is_no_s256_value_gets_400(
+async def test_code_challenge_that_is_no_s256_value_gets_422(
     client: httpx.AsyncClient, db: Database, challenge: str
 ) -> None:
     response = await client.get(LOGIN, params=login_params(challenge=challenge))
 
-    body = assert_problem(response, 400, "invalid-grant")
-    assert body["error"] == "invalid_grant"
+    body = assert_problem(response, 422, "validation-failed")
+    assert body["errors"] == [
+        {"pointer": "#/query/code_challenge", "detail": "Das Format ist ungültig."}
+    ]
     assert await count(db, LoginAttempt) == 0
 
 

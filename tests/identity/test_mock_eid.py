@@ -170,7 +170,11 @@ async def client_without_mock_eid(
     [
         ("GET", "/mock-eid/authorize?state=s"),
         ("POST", "/mock-eid/authorize"),
-        ("GET", "/api/v1/auth/mock-eid/login?return_to=http://localhost:3000/&code_challenge=c"),
+        (
+            "GET",
+            "/api/v1/auth/mock-eid/login?return_to=http://localhost:3000/&code_challenge="
+            + "c" * 43,
+        ),
     ],
 )
 async def test_mock_eid_is_not_found_when_not_enabled(

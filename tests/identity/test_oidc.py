@@ -443,6 +443,22 @@ async def test_clerk_signs_in_with_keycloak_and_gets_the_roles_of_their_groups(
     assert [r.client_auth for r in staff_keycloak.token_requests] == ["none"]
 
 
+async def test_staff_name_longer_than_a_name_field_is_shortened_not_refused(
+    client: httpx.AsyncClient, session: AsyncSession, staff_keycloak: OpenIdProvider
+) -> None:
+    await create_department(session, code="51")
+    login = await begin(client, staff_keycloak, "keycloak-staff", staff=True)
+    claims = {"sub": "long-name", "name": "M" * 500, "groups": ["/rathaus/clerk/department/51"]}
+    tokens = await redeem(
+        client, login, await come_back(client, staff_keycloak.log_in(login.state, claims))
+    )
+
+    me = await client.get("/api/v1/staff/me", headers=tokens.headers)
+
+    assert me.status_code == 200, me.text
+    assert me.json()["display_name"] == "M" * 200
+
+
 async def test_staff_member_without_a_rathaus_group_gets_missing_attribute_and_no_code(
     client: httpx.AsyncClient, staff_keycloak: OpenIdProvider
 ) -> None:
@@ -562,6 +578,8 @@ BROKEN_CLAIMS: dict[str, ClaimChange] = {
     "no-nonce": lambda _now: {"nonce": ABSENT},
     "no-bpk2-subject": lambda _now: {"bPK2": ABSENT},
     "empty-bpk2-subject": lambda _now: {"bPK2": ""},
+    "overlong-bpk2-subject": lambda _now: {"bPK2": "bPK2:" + "A" * 300},
+    "malformed-email": lambda _now: {"email": "erika.mustermann at example.org"},
     "impossible-date-of-birth": lambda _now: {"geburtsdatum": "19640230"},
     "family-name-not-a-string": lambda _now: {"nachname": {"de": "Mustermann"}},
 }

@@ -429,3 +429,44 @@ def test_scoped_admin_grant_allows_nothing_beyond_its_scope() -> None:
     assert not principal.has_role(Role.admin)
     assert not principal.has_role(Role.supervisor, department_id=uuid.uuid4())
     assert not principal.has_role(Role.branch_staff, branch_id=uuid.uuid4())
+
+
+# The longest address RFC 5321 allows: 64 characters before the @, labels of at most 63.
+LONGEST_ADDRESS = "b" * 64 + "@" + "d" * 63 + "." + "d" * 63 + "." + "d" * 53 + ".example"
+
+
+async def test_longest_valid_e_mail_address_is_stored_for_a_branch_and_a_department(
+    client: httpx.AsyncClient, places: Places
+) -> None:
+    headers = await bearer(client, ADMIN)
+    address = LONGEST_ADDRESS
+    assert len(address) == 254
+
+    for path in (branch_path(places.hoerde), department_path(places.youth_office)):
+        response = await edit_current(client, path, headers, {"email": address})
+
+        assert response.status_code == 200, response.text
+        assert (await client.get(path)).json()["email"] == address
+
+
+@pytest.mark.parametrize(
+    ("name", "pointer"),
+    [
+        ({"de": "J" * 201, "en": "Youth Welfare Office"}, "#/name/de"),
+        ({"de": "Jugendamt", "en": ""}, "#/name/en"),
+        ({"de": "Jugendamt"}, "#/name/en"),
+    ],
+    ids=["too-long", "empty", "missing-language"],
+)
+async def test_department_name_that_does_not_fit_gets_422_and_changes_nothing(
+    client: httpx.AsyncClient, places: Places, name: dict[str, str], pointer: str
+) -> None:
+    headers = await bearer(client, ADMIN)
+    path = department_path(places.youth_office)
+
+    response = await edit_current(client, path, headers, {"name": name})
+
+    assert_problem(response, 422, "validation-failed")
+    assert [e["pointer"] for e in response.json()["errors"]] == [pointer]
+    after = await client.get(path)
+    assert after.headers["etag"] == '"v1"'
