@@ -71,6 +71,15 @@ pages = api_router("identity", prefix="")
 Session = Annotated[AsyncSession, Depends(get_session)]
 Context = Annotated[IdentityContext, Depends(identity_context)]
 LevelName = Literal["low", "substantial", "high"]
+ReturnTo = Annotated[
+    str,
+    Query(
+        max_length=500,
+        description="Where the browser returns after sign-in: same scheme and host as an "
+        "entry of `RATHAUS_AUTH_RETURN_TO_ALLOWLIST`, and a path under it.",
+        examples=["http://localhost:3000/callback"],
+    ),
+]
 CodeChallenge = Annotated[
     str,
     Query(
@@ -120,7 +129,7 @@ async def login(
     provider: str,
     session: Session,
     context: Context,
-    return_to: Annotated[str, Query(max_length=500, description="Must be on the allow-list.")],
+    return_to: ReturnTo,
     code_challenge: CodeChallenge,
     code_challenge_method: Annotated[Literal["S256"], Query()] = "S256",
     state: Annotated[str | None, Query(max_length=200, description="Returned unchanged.")] = None,
@@ -179,7 +188,7 @@ async def staff_login(
     provider: str,
     session: Session,
     context: Context,
-    return_to: Annotated[str, Query(max_length=500)],
+    return_to: ReturnTo,
     code_challenge: CodeChallenge,
     code_challenge_method: Annotated[Literal["S256"], Query()] = "S256",
     state: Annotated[str | None, Query(max_length=200)] = None,
