@@ -117,11 +117,16 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+def pointer_token(name: object) -> str:
+    """One reference token of a JSON Pointer (RFC 6901 §3): `~` and `/` escaped."""
+    return str(name).replace("~", "~0").replace("/", "~1")
+
+
 def _pointer(loc: Sequence[int | str]) -> str:
     if not loc:
         return "#"
     where, *path = loc
-    escaped = [str(p).replace("~", "~0").replace("/", "~1") for p in path]
+    escaped = [pointer_token(p) for p in path]
     if where == "body":
         return "#/" + "/".join(escaped) if escaped else "#"
     return "#/" + "/".join([str(where), *escaped])

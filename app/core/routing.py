@@ -65,13 +65,13 @@ class RathausRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint_handler = super().get_route_handler()
         expects_json = self._expects_json_body()
+        body_kind: BodyKind = "json" if expects_json else "form"
 
         async def handler(request: Request) -> Response:
             has_body = self.body_field is not None and request.method not in SAFE_METHODS
             if has_body:
                 _require_content_type(request, json=expects_json)
-            body: BodyKind | None = ("json" if expects_json else "form") if has_body else None
-            errors = await unsafe_text_errors(request, body=body)
+            errors = await unsafe_text_errors(request, body=body_kind if has_body else None)
             if errors:
                 raise ValidationFailed(extensions={"errors": errors})
             uow = UnitOfWork(request.app.state.database, read_only=request.method in SAFE_METHODS)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from fastapi import Request
 
 from app.core.i18n import Text
+from app.core.problems import pointer_token
 
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
@@ -31,10 +32,6 @@ def is_unsafe(text: str) -> bool:
     return _UNSAFE.search(text) is not None
 
 
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
 def _json_pointers(value: Any, path: str) -> Iterator[str]:
     """Pointers to every string in a parsed JSON document (keys included) that is unsafe."""
     if isinstance(value, str):
@@ -42,7 +39,7 @@ def _json_pointers(value: Any, path: str) -> Iterator[str]:
             yield path or "#"
     elif isinstance(value, dict):
         for key, item in value.items():
-            member = f"{path or '#'}/{_escape(str(key))}"
+            member = f"{path or '#'}/{pointer_token(str(key))}"
             if is_unsafe(str(key)):
                 yield member
             yield from _json_pointers(item, member)
@@ -59,7 +56,7 @@ async def unsafe_text_errors(request: Request, *, body: BodyKind | None) -> list
         ("query", request.query_params.multi_items()),
     ):
         pointers += [
-            f"#/{location}/{_escape(str(name))}"
+            f"#/{location}/{pointer_token(str(name))}"
             for name, value in items
             if is_unsafe(str(name)) or is_unsafe(str(value))
         ]
@@ -68,7 +65,7 @@ async def unsafe_text_errors(request: Request, *, body: BodyKind | None) -> list
     elif body == "form":
         form = await request.form()
         pointers += [
-            f"#/{_escape(name)}"
+            f"#/{pointer_token(name)}"
             for name, value in form.multi_items()
             if is_unsafe(name) or (isinstance(value, str) and is_unsafe(value))
         ]

@@ -324,7 +324,7 @@ class LoginService:
         user: StaffUser = await self._locked_account(session, StaffUser, provider_id, identity)
         if not user.active:
             raise IdentityFailure(FailureKind.not_permitted, "staff account disabled")
-        user.display_name = _display_name(identity) or user.display_name
+        user.display_name = _display_name(identity.display_name or user.display_name)
         email = identity.attributes.get(Attribute.email)
         user.email = str(email.value) if email else user.email
         user.last_login_at = utcnow()
@@ -373,9 +373,9 @@ def _recheck(
         raise IdentityFailure(FailureKind.missing_attribute, "required attribute missing")
 
 
-def _display_name(identity: VerifiedIdentity) -> str:
+def _display_name(name: str | None) -> str:
     """What the provider calls the person, cut to what the column holds."""
-    return (identity.display_name or "Mitarbeiter:in")[:MAX_DISPLAY_NAME_LENGTH]
+    return (name or "Mitarbeiter:in")[:MAX_DISPLAY_NAME_LENGTH]
 
 
 async def _upsert_account(
@@ -401,7 +401,7 @@ async def _upsert_account(
     if model is CitizenAccount:
         values["level"] = int(identity.level)
     else:
-        values["display_name"] = _display_name(identity)
+        values["display_name"] = _display_name(identity.display_name)
     try:
         async with session.begin_nested():
             account = model(**values)

@@ -459,6 +459,25 @@ async def test_staff_name_longer_than_a_name_field_is_shortened_not_refused(
     assert me.json()["display_name"] == "M" * 200
 
 
+async def test_staff_sign_in_without_a_name_keeps_the_name_from_before(
+    client: httpx.AsyncClient, session: AsyncSession, staff_keycloak: OpenIdProvider
+) -> None:
+    await create_department(session, code="51")
+    groups = ["/rathaus/clerk/department/51"]
+    names = []
+    for claims in (
+        {"sub": "clerk-7", "name": "Max Sachbearbeiter", "groups": groups},
+        {"sub": "clerk-7", "groups": groups},
+    ):
+        login = await begin(client, staff_keycloak, "keycloak-staff", staff=True)
+        result = await come_back(client, staff_keycloak.log_in(login.state, claims))
+        tokens = await redeem(client, login, result)
+        me = await client.get("/api/v1/staff/me", headers=tokens.headers)
+        names.append(me.json()["display_name"])
+
+    assert names == ["Max Sachbearbeiter", "Max Sachbearbeiter"]
+
+
 async def test_staff_member_without_a_rathaus_group_gets_missing_attribute_and_no_code(
     client: httpx.AsyncClient, staff_keycloak: OpenIdProvider
 ) -> None:
