@@ -17,8 +17,9 @@ OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
 def _refuse_unsafe(settings: Settings) -> None:
     from app.identity.registry import build_registry
+    from app.startup import production_problems
 
-    problems = settings.production_problems()
+    problems = production_problems(settings)
     if problems:
         for problem in problems:
             print(f"Refusing to start: {problem}", file=sys.stderr)

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.appointments.models import Branch
 from app.core.audit import record
 from app.core.db import Database
 from app.identity.adapters.dev_login import DEV_ISSUER, STAFF_PERSONAS
 from app.identity.models import StaffRoleGrant, StaffUser
-from app.identity.service import grants_from_groups
-from app.services.models import Department
+from app.identity.staff import grants_from_groups
+from app.organisation.models import Branch, Department
 
 CITY = "Dortmund"
 

@@ -12,9 +12,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic import BaseModel
 
-from app.appointments.router import router as appointments_router
 from app.core import metrics
-from app.core.config import Environment, Settings, check_production_settings, get_settings
+from app.core.config import Environment, Settings, get_settings, refuse_unsafe
 from app.core.db import Database, create_engine
 from app.core.errors import ServiceUnavailable
 from app.core.i18n import Text
@@ -25,12 +24,14 @@ from app.core.migrations import current_revisions, head_revisions
 from app.core.openapi import build_openapi
 from app.core.problems import install_problem_handlers
 from app.core.routing import api_router, problem_responses
+from app.identity.authenticator import TokenAuthenticator
+from app.identity.context import IdentityContext
 from app.identity.jwt import load_signing_key
 from app.identity.registry import build_registry as build_provider_registry
 from app.identity.router import pages as identity_pages
 from app.identity.router import router as identity_router
-from app.identity.service import IdentityContext
-from app.services.router import router as services_router
+from app.organisation.router import router as organisation_router
+from app.startup import production_problems
 from app.tasks import build_registry
 
 
@@ -46,7 +47,7 @@ class ReadinessRead(BaseModel):
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
-    check_production_settings(settings)
+    refuse_unsafe(production_problems(settings))
     configure_logging(settings.log_level, json=settings.log_json)
     database = database or Database(create_engine(settings))
 
@@ -84,12 +85,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         signing_key=load_signing_key(settings),
         database=database,
     )
+    app.state.authenticator = TokenAuthenticator()
 
     install_problem_handlers(app)
     app.include_router(identity_router)
     app.include_router(identity_pages)
-    app.include_router(appointments_router)
-    app.include_router(services_router)
+    app.include_router(organisation_router)
     app.include_router(_operations_router())
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
 

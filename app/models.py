@@ -1,6 +1,5 @@
 """Every table, imported so that Alembic and the tests see the whole schema."""
 
-from app.appointments.models import Branch
 from app.core.audit import AuditEntry
 from app.core.db import Base
 from app.core.idempotency_models import IdempotencyRecord
@@ -17,7 +16,7 @@ from app.identity.models import (
     StaffRoleGrant,
     StaffUser,
 )
-from app.services.models import Department
+from app.organisation.models import Branch, Department
 
 __all__ = [
     "ApiClient",

@@ -1,0 +1,1 @@
+"""The appointment calendar for all citizen-office branches (issue 9)."""

@@ -13,7 +13,7 @@ from fastapi import Depends, Header, Response
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import utcnow
+from app.core.db import rowcount, utcnow
 from app.core.errors import PreconditionFailed, PreconditionRequired
 
 
@@ -75,6 +75,6 @@ async def update_versioned(
         .where(model.id == row.id, model.version == expected)
         .values(**values, version=model.version + 1, updated_at=utcnow())
     )
-    if int(getattr(result, "rowcount", 0) or 0) != 1:
+    if rowcount(result) != 1:
         raise PreconditionFailed()
     await session.refresh(row)

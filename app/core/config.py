@@ -13,8 +13,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"  # noqa: S105 - refused in production
-DEV_ONLY_IDENTITY_PROVIDERS = frozenset({"mock-eid", "dev-login"})
-DEV_ONLY_PAYMENT_PROVIDERS = frozenset({"demo"})
 
 
 class Environment(StrEnum):
@@ -70,7 +68,6 @@ class Settings(BaseSettings):
     identity_providers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["mock-eid", "dev-login"]
     )
-    payment_providers: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["demo"])
     log_level: str = "INFO"
     log_json: bool = True
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
@@ -95,7 +92,6 @@ class Settings(BaseSettings):
     _split = field_validator(
         "cors_origins",
         "identity_providers",
-        "payment_providers",
         "auth_return_to_allowlist",
         mode="before",
     )(_split_csv)
@@ -112,7 +108,10 @@ class Settings(BaseSettings):
         return self.is_sqlite
 
     def production_problems(self) -> list[str]:
-        """One line per setting that is unsafe in production, each naming the setting."""
+        """One line per setting that is unsafe in production, each naming the setting.
+
+        Development-only providers are refused by their own catalogs (`app.core.providers`);
+        `app.startup` collects both."""
         if self.env is not Environment.production:
             return []
         problems: list[str] = []
@@ -124,23 +123,9 @@ class Settings(BaseSettings):
             )
         if self.is_sqlite:
             problems.append("RATHAUS_DATABASE_URL points to SQLite; production needs PostgreSQL.")
-        demo_idps = sorted(DEV_ONLY_IDENTITY_PROVIDERS.intersection(self.identity_providers))
-        if demo_idps:
-            problems.append(
-                "RATHAUS_IDENTITY_PROVIDERS enables development-only providers: "
-                + ", ".join(demo_idps)
-                + "."
-            )
         if not self.jwt_private_key_file:
             problems.append(
                 "RATHAUS_JWT_PRIVATE_KEY_FILE is not set; production needs a persistent signing key."
-            )
-        demo_pay = sorted(DEV_ONLY_PAYMENT_PROVIDERS.intersection(self.payment_providers))
-        if demo_pay:
-            problems.append(
-                "RATHAUS_PAYMENT_PROVIDERS enables development-only providers: "
-                + ", ".join(demo_pay)
-                + "."
             )
         return problems
 
@@ -153,8 +138,7 @@ class UnsafeProductionSettings(ConfigurationError):
     """Raised at start-up when production is configured with a development-only setting."""
 
 
-def check_production_settings(settings: Settings) -> None:
-    problems = settings.production_problems()
+def refuse_unsafe(problems: list[str]) -> None:
     if problems:
         raise UnsafeProductionSettings(" ".join(f"Refusing to start: {p}" for p in problems))
 

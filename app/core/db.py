@@ -75,6 +75,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def rowcount(result: object) -> int:
+    """Rows an UPDATE or DELETE matched (drivers report it on the result)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

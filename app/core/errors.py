@@ -29,10 +29,14 @@ class AppError(Exception):
         *,
         headers: dict[str, str] | None = None,
         extensions: dict[str, Any] | None = None,
+        keeps_changes: bool = False,
     ) -> None:
         self.detail = detail or self.default_detail
         self.headers = headers or {}
         self.extensions = extensions or {}
+        # A refusal that is itself an effect (a replayed code ends its session) commits what
+        # the request wrote so far instead of rolling it back.
+        self.keeps_changes = keeps_changes
         super().__init__(self.detail.en)
 
     @classmethod

@@ -26,19 +26,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from app.core.config import Settings
-from app.core.db import Database, utcnow
+from app.core.db import Database, rowcount, utcnow
 from app.core.errors import IdempotencyInFlight, IdempotencyKeyReused
 from app.core.idempotency_models import IdempotencyRecord, IdempotencyStatus
+from app.core.principal import Principal
 from app.core.routing import ReplayResponse
-from app.core.uow import get_uow
+from app.core.uow import WriteSession, get_uow
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 _STORED_HEADERS = ("content-type", "location", "etag", "content-language")
 
 
 def _scope(request: Request) -> str:
-    principal = getattr(request.state, "principal_key", None)
-    return str(principal) if principal else "anonymous"
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal.key if principal else "anonymous"
 
 
 def _fingerprint(request: Request, body: bytes) -> str:
@@ -50,6 +51,7 @@ def _fingerprint(request: Request, body: bytes) -> str:
 
 async def idempotency_key(
     request: Request,
+    _session: WriteSession,
     key: Annotated[
         str | None,
         Header(
@@ -166,7 +168,7 @@ async def _store_response(
             response_body=bytes(body),
         )
     )
-    if getattr(stored, "rowcount", 0) != 1:
+    if rowcount(stored) != 1:
         # Our claim was taken over as abandoned; the attempt that took it owns the key now.
         raise IdempotencyInFlight()
 
@@ -185,7 +187,7 @@ async def purge_expired_idempotency_keys(session: AsyncSession) -> int:
     result = await session.execute(
         delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < utcnow())
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)
 
 
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]

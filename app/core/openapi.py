@@ -11,12 +11,13 @@ from app.core.problems import PROBLEM_MEDIA_TYPE
 
 TAGS = [
     {
-        "name": "appointments",
-        "description": "Citizen-office branches and the one appointment calendar for all of them.",
+        "name": "identity",
+        "description": "Sign-in with the online ID card (eID) and for staff, tokens and "
+        "sessions, the citizen's own account, and integrator clients.",
     },
     {
-        "name": "services",
-        "description": "OZG online services: departments, the service catalogue and applications.",
+        "name": "organisation",
+        "description": "The city's departments and citizen-office branches.",
     },
     {
         "name": "operations",

@@ -11,10 +11,14 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.audit import current_actor
+from app.core.auth import Access
 from app.core.errors import (
     AppError,
     BadRequest,
@@ -27,7 +31,7 @@ from app.core.errors import (
 from app.core.i18n import Text
 from app.core.problems import Problem, ValidationProblem
 from app.core.text_input import BodyKind, unsafe_text_errors
-from app.core.uow import UnitOfWork
+from app.core.uow import UnitOfWork, get_session
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 API_PREFIX = "/api/v1"
@@ -62,23 +66,46 @@ FORM_EXPECTED = Text(
 
 
 class RathausRoute(APIRoute):
+    """Runs each endpoint in this order: who is calling (401, 403), what they sent (415, 422),
+    then the endpoint in its unit of work: read-only unless the route asks for the writing
+    session (`WriteSession`)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        access = find_access(get_dependant(path=path, call=endpoint))
+        if access is not None:
+            kwargs["responses"] = merge_responses(
+                problem_responses(*access.problems), kwargs.get("responses") or {}
+            )
+        super().__init__(path, endpoint, **kwargs)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint_handler = super().get_route_handler()
         expects_json = self._expects_json_body()
         body_kind: BodyKind = "json" if expects_json else "form"
+        access = find_access(self.dependant)
+        writes = _depends_on(self.dependant, get_session)
 
-        async def handler(request: Request) -> Response:
+        async def checked_endpoint(request: Request) -> Response:
+            if access is not None:
+                principal = await access.check(request)
+                request.state.actor_token = current_actor.set(principal.actor)
             has_body = self.body_field is not None and request.method not in SAFE_METHODS
             if has_body:
                 _require_content_type(request, json=expects_json)
             errors = await unsafe_text_errors(request, body=body_kind if has_body else None)
             if errors:
                 raise ValidationFailed(extensions={"errors": errors})
-            uow = UnitOfWork(request.app.state.database, read_only=request.method in SAFE_METHODS)
+            return await endpoint_handler(request)
+
+        async def handler(request: Request) -> Response:
+            uow = UnitOfWork(request.app.state.database, read_only=not writes)
             request.state.uow = uow
             try:
-                return await _run_in_unit_of_work(endpoint_handler, request, uow)
+                return await _run_in_unit_of_work(checked_endpoint, request, uow)
             finally:
+                token = getattr(request.state, "actor_token", None)
+                if token is not None:
+                    current_actor.reset(token)
                 await uow.close()
 
         return handler
@@ -91,6 +118,25 @@ class RathausRoute(APIRoute):
         return not isinstance(getattr(self.body_field, "field_info", None), Form)
 
 
+def find_access(dependant: Dependant) -> Access | None:
+    """The route's access declaration (`Staff`, `Citizen`, …), wherever it sits in its
+    dependencies."""
+    for dependency in dependant.dependencies:
+        if isinstance(dependency.call, Access):
+            return dependency.call
+        found = find_access(dependency)
+        if found is not None:
+            return found
+    return None
+
+
+def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(
+        dependency.call is call or _depends_on(dependency, call)
+        for dependency in dependant.dependencies
+    )
+
+
 async def _run_in_unit_of_work(
     endpoint_handler: Callable[[Request], Awaitable[Response]],
     request: Request,
@@ -101,7 +147,13 @@ async def _run_in_unit_of_work(
     except ReplayResponse as replay:
         await uow.rollback()
         return replay.response
-    except (AppError, StarletteHTTPException, RequestValidationError):
+    except AppError as error:
+        if error.keeps_changes:
+            await uow.commit_refusal()
+        else:
+            await uow.rollback()
+        raise
+    except (StarletteHTTPException, RequestValidationError):
         await uow.rollback()
         raise
     except Exception as exc:
@@ -149,6 +201,25 @@ def problem_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]
         if error.title.en not in entry["description"]:
             entry["description"] += f"; {error.title.en}"
     return responses
+
+
+def merge_responses(
+    *entries: dict[int | str, dict[str, Any]],
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` of several sources; descriptions of one status are joined."""
+    merged: dict[int | str, dict[str, Any]] = {}
+    for responses in entries:
+        for status, response in responses.items():
+            existing = merged.get(status)
+            if existing is None:
+                merged[status] = dict(response)
+                continue
+            for part in str(response.get("description", "")).split("; "):
+                if part and part not in existing.get("description", "").split("; "):
+                    existing["description"] = f"{existing['description']}; {part}"
+            for key, value in response.items():
+                existing.setdefault(key, value)
+    return merged
 
 
 COMMON_PROBLEMS: tuple[type[AppError], ...] = (

@@ -1,15 +1,21 @@
-"""Schemas shared by several domains."""
+"""Schemas and field types shared by several domains."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from app.core.db import EMAIL_LENGTH
 
 
 class LocalizedText(BaseModel):
     """A text in German and English; clients pick the one their user reads."""
 
-    de: str
-    en: str
+    de: str = Field(examples=["Jugendamt"])
+    en: str = Field(examples=["Youth Welfare Office"])
 
 
 class LocalizedName(BaseModel):
@@ -17,5 +23,25 @@ class LocalizedName(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    de: str = Field(min_length=1, max_length=200)
-    en: str = Field(min_length=1, max_length=200)
+    de: str = Field(min_length=1, max_length=200, examples=["Jugendamt"])
+    en: str = Field(min_length=1, max_length=200, examples=["Youth Welfare Office"])
+
+
+def _email_address(value: str) -> str:
+    """The address in its normalised form; the validator's own (English) reason stays out of
+    the problem, which says in the caller's language what is expected."""
+    try:
+        return str(validate_email(value, check_deliverability=False).normalized)
+    except EmailNotValidError as exc:
+        raise PydanticCustomError("email_invalid", "not a valid e-mail address") from exc
+
+
+EmailAddress = Annotated[
+    str,
+    Field(
+        max_length=EMAIL_LENGTH,
+        json_schema_extra={"format": "email"},
+        examples=["buergerdienste@stadt.example"],
+    ),
+    AfterValidator(_email_address),
+]

@@ -1,10 +1,15 @@
-"""One unit of work per request: one session, committed once on success, else rolled back."""
+"""One unit of work per request: one session, committed once on success, else rolled back.
+
+A route that writes asks for `WriteSession`; every other route gets a read-only unit of work,
+which never commits.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
@@ -18,7 +23,7 @@ AfterCommit = Callable[[], Awaitable[None]]
 class UnitOfWork:
     def __init__(self, database: Database, *, read_only: bool) -> None:
         self._database = database
-        self._read_only = read_only
+        self.read_only = read_only
         self._session: AsyncSession | None = None
         self._before_commit: list[BeforeCommit] = []
         self._after_commit: list[AfterCommit] = []
@@ -27,7 +32,7 @@ class UnitOfWork:
     @property
     def session(self) -> AsyncSession:
         if self._session is None:
-            self._session = self._database.session(read_only=self._read_only)
+            self._session = self._database.session(read_only=self.read_only)
         return self._session
 
     def before_commit(self, hook: BeforeCommit) -> None:
@@ -45,13 +50,31 @@ class UnitOfWork:
         try:
             for hook in self._before_commit:
                 await hook(self.session, response)
-            if self._session is not None:
-                await self._session.commit()
+            await self._commit_session()
         except BaseException:
             await self.rollback()
             raise
         for after in self._after_commit:
             await after()
+
+    async def commit_refusal(self) -> None:
+        """Commit what a refusal itself changed (a replayed code revokes its session), without
+        the hooks that belong to a successful response: no stored idempotent reply."""
+        try:
+            await self._commit_session()
+        except BaseException:
+            await self.rollback()
+            raise
+        for hook in self._after_rollback:
+            await hook()
+
+    async def _commit_session(self) -> None:
+        if self._session is None:
+            return
+        if self.read_only:
+            await self._session.rollback()
+            return
+        await self._session.commit()
 
     async def rollback(self) -> None:
         if self._session is not None:
@@ -69,6 +92,15 @@ def get_uow(request: Request) -> UnitOfWork:
     return uow
 
 
-def get_session(request: Request) -> AsyncSession:
-    """The request's session. Services flush; the request commits once at the end."""
+async def get_session(request: Request) -> AsyncSession:
+    """The request's writing session. Services flush; the request commits once at the end."""
     return get_uow(request).session
+
+
+async def get_read_session(request: Request) -> AsyncSession:
+    """The request's session for a route that only reads: nothing it does is committed."""
+    return get_uow(request).session
+
+
+WriteSession = Annotated[AsyncSession, Depends(get_session)]
+ReadSession = Annotated[AsyncSession, Depends(get_read_session)]

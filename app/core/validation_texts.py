@@ -78,19 +78,23 @@ _TEXTS: dict[str, Text] = {
     "less_than_equal": Text(
         de="Der Wert darf höchstens {le} sein.", en="The value must be at most {le}."
     ),
-    "value_error": Text(de="Der Wert ist ungültig: {error}", en="The value is invalid: {error}"),
+    "value_error": Text(de="Der Wert ist ungültig.", en="The value is invalid."),
+    "email_invalid": Text(
+        de="Erwartet wird eine gültige E-Mail-Adresse.", en="A valid e-mail address is expected."
+    ),
     "url_parsing": Text(de="Erwartet wird eine gültige URL.", en="A valid URL is expected."),
     "url_type": Text(de="Erwartet wird eine URL.", en="A URL is expected."),
 }
 
 
+_INVALID = _TEXTS["value_error"]
+
+
 def translate_validation_error(error: Mapping[str, Any], language: Language) -> str:
-    """Message for one Pydantic error; falls back to Pydantic's English text."""
-    text = _TEXTS.get(str(error.get("type", "")))
-    if text is None:
-        return str(error.get("msg", "Invalid value."))
+    """Message for one Pydantic error in `language`; never the library's own English text."""
+    text = _TEXTS.get(str(error.get("type", "")), _INVALID)
     context = {key: str(value) for key, value in (error.get("ctx") or {}).items()}
     try:
         return text.format(**context).get(language)
     except (KeyError, IndexError):
-        return str(error.get("msg", "Invalid value."))
+        return _INVALID.get(language)

@@ -10,7 +10,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from app.identity.loa import LevelOfAssurance
+from app.core.principal import LevelOfAssurance
 
 
 class Attribute(StrEnum):

@@ -1,72 +1,7 @@
 from __future__ import annotations
 
-from app.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from app.core.errors import BadRequest, NotFound, Unauthorized
 from app.core.i18n import Text
-from app.identity.loa import LevelOfAssurance
-
-
-class InvalidAccessToken(Unauthorized):
-    slug = "invalid-token"
-    title = Text(de="Anmeldung ungültig", en="Invalid authentication")
-    default_detail = Text(
-        de="Das Zugangstoken fehlt, ist abgelaufen oder ungültig. Bitte melden Sie sich erneut an.",
-        en="The access token is missing, expired or invalid. Please sign in again.",
-    )
-
-    def __init__(self, detail: Text | None = None, *, token_sent: bool = True) -> None:
-        # RFC 6750 §3.1: no error code when the request carried no token at all.
-        challenge = 'Bearer error="invalid_token"' if token_sent else 'Bearer realm="rathaus"'
-        super().__init__(detail, headers={"WWW-Authenticate": challenge})
-
-
-class InsufficientLevel(Forbidden):
-    """Step-up (RFC 9470): the client starts a new login at `required_level`."""
-
-    slug = "insufficient-level-of-assurance"
-    title = Text(
-        de="Höheres Vertrauensniveau erforderlich", en="Higher level of assurance required"
-    )
-    default_detail = Text(
-        de="Für diese Aktion ist eine Anmeldung mit höherem Vertrauensniveau nötig, "
-        "zum Beispiel mit der Online-Ausweisfunktion.",
-        en="This action needs a sign-in at a higher level of assurance, "
-        "for example with the online ID card.",
-    )
-
-    def __init__(self, required: LevelOfAssurance) -> None:
-        super().__init__(
-            headers={
-                "WWW-Authenticate": 'Bearer error="insufficient_user_authentication", '
-                f'acr_values="{required.eidas_uri}"'
-            },
-            extensions={"required_level": required.name},
-        )
-
-
-class WrongPrincipalType(Forbidden):
-    slug = "wrong-principal"
-    default_detail = Text(
-        de="Diese Aktion steht Ihrer Art von Zugang nicht zur Verfügung.",
-        en="This action is not available to your kind of access.",
-    )
-
-
-class MissingRole(Forbidden):
-    slug = "missing-role"
-    title = Text(de="Keine Berechtigung", en="Missing permission")
-    default_detail = Text(
-        de="Ihnen fehlt die nötige Rolle für diesen Fachbereich oder Standort.",
-        en="You lack the role this department or branch requires.",
-    )
-
-
-class MissingScope(Forbidden):
-    slug = "missing-scope"
-    title = Text(de="Fehlende Berechtigung des Clients", en="Missing client scope")
-    default_detail = Text(
-        de="Dieser Client hat nicht die nötige Berechtigung (scope).",
-        en="This client lacks the required scope.",
-    )
 
 
 class UnknownProvider(NotFound):
@@ -107,8 +42,8 @@ class InvalidGrant(BadRequest):
         en="The code or token is invalid, expired or was already used.",
     )
 
-    def __init__(self, detail: Text | None = None) -> None:
-        super().__init__(detail, extensions={"error": "invalid_grant"})
+    def __init__(self, detail: Text | None = None, *, keeps_changes: bool = False) -> None:
+        super().__init__(detail, extensions={"error": "invalid_grant"}, keeps_changes=keeps_changes)
 
 
 class InvalidClient(Unauthorized):

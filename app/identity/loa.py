@@ -1,22 +1,13 @@
-"""Level of assurance (Vertrauensniveau): low < substantial < high, as in eIDAS.
+"""Providers' vocabularies for the level of assurance (Vertrauensniveau), mapped to ours.
 
-Providers express it in several vocabularies; unknown values fail closed.
+The level itself (`LevelOfAssurance`) is core vocabulary; unknown values fail closed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import IntEnum
 
-
-class LevelOfAssurance(IntEnum):
-    low = 1
-    substantial = 2
-    high = 3
-
-    @property
-    def eidas_uri(self) -> str:
-        return f"http://eidas.europa.eu/LoA/{self.name}"
+from app.core.principal import LevelOfAssurance
 
 
 class UnknownLevel(ValueError):

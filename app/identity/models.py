@@ -79,10 +79,14 @@ class ApiClient(UUIDPrimaryKey, Base):
     name: Mapped[str] = mapped_column(String(200))
     secret_hash: Mapped[str] = mapped_column(String(128))
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
-    active: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
     version: Mapped[int] = mapped_column(default=1)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
 
 
 class LoginAttempt(UUIDPrimaryKey, Base):

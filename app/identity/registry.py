@@ -1,4 +1,5 @@
-"""Which identity adapters are enabled, from RATHAUS_IDENTITY_PROVIDERS."""
+"""The enabled identity adapters, built from RATHAUS_IDENTITY_PROVIDERS through the catalog
+every adapter registers in (`IDENTITY_PROVIDERS`)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,12 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.core.config import ConfigurationError, Settings
-from app.identity.adapters.base import IdentityProvider, ProviderDescription
-from app.identity.adapters.dev_login import DevLoginProvider
-from app.identity.adapters.mock_eid import MockEidProvider
-from app.identity.adapters.oidc import OidcProvider
+from app.core.config import Settings
+
+# Each adapter module registers itself in the catalog when it is imported.
+from app.identity.adapters import dev_login, mock_eid, oidc  # noqa: F401
+from app.identity.adapters.base import IDENTITY_PROVIDERS, IdentityProvider, ProviderDescription
 from app.identity.errors import UnknownProvider
-
-
-class UnknownProviderSetting(ConfigurationError):
-    """RATHAUS_IDENTITY_PROVIDERS names an adapter that is not configured."""
 
 
 @dataclass
@@ -36,22 +33,9 @@ class ProviderRegistry:
 
 
 def build_registry(settings: Settings, http: httpx.AsyncClient | None = None) -> ProviderRegistry:
-    configured_oidc = {p.id: p for p in settings.oidc_providers}
-    providers: dict[str, IdentityProvider] = {}
-    for provider_id in settings.identity_providers:
-        if provider_id == "mock-eid":
-            providers[provider_id] = MockEidProvider(settings.public_base_url, settings.secret_key)
-        elif provider_id == "dev-login":
-            providers[provider_id] = DevLoginProvider(settings.public_base_url, settings.secret_key)
-        elif provider_id in configured_oidc:
-            providers[provider_id] = OidcProvider(
-                configured_oidc[provider_id],
-                http or httpx.AsyncClient(timeout=10.0),
-                leeway_seconds=settings.jwt_leeway_seconds,
-            )
-        else:
-            raise UnknownProviderSetting(
-                f"RATHAUS_IDENTITY_PROVIDERS names {provider_id!r}, which is neither mock-eid, "
-                "dev-login nor an id in RATHAUS_OIDC_PROVIDERS."
-            )
-    return ProviderRegistry(providers)
+    return ProviderRegistry(IDENTITY_PROVIDERS.build(settings, settings.identity_providers, http))
+
+
+def production_problems(settings: Settings) -> list[str]:
+    problem = IDENTITY_PROVIDERS.production_problem(settings, settings.identity_providers)
+    return [problem] if problem else []

@@ -1,0 +1,1 @@
+"""OZG online services: the service catalogue and applications."""

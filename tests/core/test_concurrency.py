@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.appointments.models import Branch
 from app.core.audit import AuditEntry
 from app.core.db import Database
+from app.organisation.models import Branch
 from tests.fixtures.factories import create_branch
 from tests.fixtures.probe_routes import RENAMED_ACTION, ProbeControl, install_probe_routes
 

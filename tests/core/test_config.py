@@ -6,14 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core.config import (
-    Environment,
-    Settings,
-    UnsafeProductionSettings,
-    check_production_settings,
-)
+from app.core.config import Environment, Settings, UnsafeProductionSettings, refuse_unsafe
 from app.identity.jwt import generate_private_pem
 from app.main import create_app
+from app.startup import production_problems
 from tests.conftest import run_cli
 
 SAFE_PRODUCTION = {
@@ -21,7 +17,6 @@ SAFE_PRODUCTION = {
     "RATHAUS_SECRET_KEY": "k" * 48,
     "RATHAUS_DATABASE_URL": "postgresql+asyncpg://rathaus@127.0.0.1:9/rathaus",
     "RATHAUS_IDENTITY_PROVIDERS": "oidc",
-    "RATHAUS_PAYMENT_PROVIDERS": "xbezahldienste",
 }
 
 
@@ -52,7 +47,8 @@ def test_safe_production_settings_start() -> None:
         {k.removeprefix("RATHAUS_").lower(): v for k, v in SAFE_PRODUCTION.items()}
     )
 
-    check_production_settings(settings)
+    assert production_problems(settings) == []
+    refuse_unsafe(production_problems(settings))
     assert settings.env is Environment.production
     assert not settings.runs_worker_in_process
 
@@ -64,7 +60,7 @@ def test_safe_production_settings_start() -> None:
         ({"RATHAUS_SECRET_KEY": "dev-insecure-secret-change-me"}, "RATHAUS_SECRET_KEY"),
         ({"RATHAUS_DATABASE_URL": "sqlite+aiosqlite:///var/prod.db"}, "RATHAUS_DATABASE_URL"),
         ({"RATHAUS_IDENTITY_PROVIDERS": "oidc,mock-eid"}, "RATHAUS_IDENTITY_PROVIDERS"),
-        ({"RATHAUS_PAYMENT_PROVIDERS": "demo"}, "RATHAUS_PAYMENT_PROVIDERS"),
+        ({"RATHAUS_IDENTITY_PROVIDERS": "dev-login"}, "RATHAUS_IDENTITY_PROVIDERS"),
         ({"RATHAUS_JWT_PRIVATE_KEY_FILE": ""}, "RATHAUS_JWT_PRIVATE_KEY_FILE"),
     ],
 )
@@ -97,12 +93,13 @@ def test_worker_in_production_with_demo_providers_refuses_to_start() -> None:
         "worker",
         env={
             **SAFE_PRODUCTION,
-            "RATHAUS_IDENTITY_PROVIDERS": "mock-eid",
-            "RATHAUS_PAYMENT_PROVIDERS": "demo",
+            "RATHAUS_IDENTITY_PROVIDERS": "mock-eid,dev-login",
         },
     )
 
     assert result.returncode == 2
-    assert "RATHAUS_IDENTITY_PROVIDERS" in result.stderr
-    assert "RATHAUS_PAYMENT_PROVIDERS" in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Refusing to start: RATHAUS_IDENTITY_PROVIDERS enables development-only providers: "
+        "dev-login, mock-eid."
+    ]
     assert "Traceback" not in result.stderr

@@ -10,11 +10,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from app.appointments.models import Branch
 from app.core.audit import AuditEntry
 from app.core.db import Database, utcnow
 from app.core.idempotency import purge_expired_idempotency_keys
 from app.core.idempotency_models import IdempotencyRecord, IdempotencyStatus
+from app.organisation.models import Branch
 from tests.fixtures.probe_routes import (
     CREATED_ACTION,
     Failure,

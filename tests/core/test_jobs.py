@@ -19,7 +19,7 @@ from app.core.jobs.models import Event, Job, JobSchedule, JobStatus
 from app.core.jobs.queue import DISPATCH_EVENT_JOB, emit, enqueue
 from app.core.jobs.registry import JobContext, JobRegistry
 from app.core.jobs.worker import Worker, backoff_delay
-from app.services.models import Department
+from app.organisation.models import Department
 from app.tasks import build_registry
 from tests.conftest import make_settings, run_cli
 from tests.fixtures.factories import create_department

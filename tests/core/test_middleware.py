@@ -59,7 +59,6 @@ async def test_production_responses_add_hsts(
             "env": Environment.production,
             "secret_key": "x" * 40,
             "identity_providers": [],
-            "payment_providers": ["xbezahldienste"],
             "database_url": "postgresql+asyncpg://u@db/rathaus",
         }
     )

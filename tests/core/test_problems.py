@@ -11,10 +11,10 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.appointments.models import Branch
 from app.core.config import Settings
 from app.core.db import Database
 from app.main import create_app
+from app.organisation.models import Branch
 from tests.conftest import client_for, make_settings
 from tests.fixtures.error_probe import router as probe_router
 

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.principal import LevelOfAssurance
 from app.identity.adapters.base import (
     BeginResult,
     LoginRequirements,
@@ -26,7 +27,6 @@ from app.identity.adapters.base import (
     VerifiedIdentity,
 )
 from app.identity.attributes import Attribute, AttributeValue
-from app.identity.loa import LevelOfAssurance
 from app.identity.models import CitizenAccount
 from app.identity.registry import ProviderRegistry
 from tests.fixtures.auth import RETURN_TO, Pkce, query_of
@@ -48,7 +48,6 @@ class FaultyAdapter:
             protocol="test",
             attributes=frozenset(Attribute),
             max_level=LevelOfAssurance.substantial,
-            dev_only=True,
             issuers=frozenset({ISSUER}),
         )
         self.answer = VerifiedIdentity(ISSUER, "subject-1", LevelOfAssurance.substantial, NAMES)

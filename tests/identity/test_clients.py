@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.audit import AuditEntry
+from app.identity.clients import client_secret_matches
 from app.identity.models import ApiClient
-from app.identity.service import client_secret_matches
 from app.models import Base
 from tests.fixtures.auth import sign_in
 from tests.fixtures.factories import create_department
@@ -101,12 +101,14 @@ async def test_admin_creates_a_client_and_sees_its_secret_once(
     assert str(integrator["client_id"]).startswith("cl_")
     assert integrator["scopes"] == SCOPES
     assert integrator["active"] is True
+    assert integrator["status"] == "active"
     assert len(str(integrator["client_secret"])) >= 32
 
     listed = await client.get(CLIENTS, headers=admin)
 
     assert listed.status_code == 200
-    (shown,) = listed.json()
+    assert listed.json()["next_cursor"] is None
+    (shown,) = listed.json()["items"]
     assert shown["client_id"] == integrator["client_id"]
     assert "client_secret" not in shown
     assert str(integrator["client_secret"]) not in listed.text
@@ -289,14 +291,16 @@ async def test_client_asking_for_no_scope_in_particular_gets_all_its_scopes(
     assert response.json()["scope"] == " ".join(SCOPES)
 
 
-async def test_admin_creating_a_client_with_an_unknown_scope_gets_400(
+async def test_admin_creating_a_client_with_an_unknown_scope_gets_422_naming_it(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     response = await client.post(
         CLIENTS, json={"name": "Allmächtig", "scopes": ["admin"]}, headers=admin
     )
 
-    assert_problem(response, 400, "invalid-scope")
+    body = assert_problem(response, 422, "validation-failed")
+    assert [e["pointer"] for e in body["errors"]] == ["#/scopes/0"]
+    assert "departments:read" in body["errors"][0]["detail"]
 
 
 async def test_client_sees_itself_and_its_scopes(
@@ -388,7 +392,7 @@ async def test_revoking_twice_keeps_the_first_revocation_and_audits_it_once(
     assert second.json()["revoked_at"] == first.json()["revoked_at"]
     revocations = await session.scalars(
         select(AuditEntry).where(
-            AuditEntry.action == "client.revoked", AuditEntry.object_id == integrator["id"]
+            AuditEntry.action == "api_client.revoke", AuditEntry.object_id == integrator["id"]
         )
     )
     assert len(list(revocations)) == 1
@@ -409,14 +413,20 @@ async def test_rotated_secret_replaces_the_old_one(
     assert (await client_token(client, client_id, new_secret)).status_code == 200
 
 
-async def test_rotating_the_secret_of_a_revoked_client_gets_404(
+async def test_rotating_the_secret_of_a_revoked_client_gets_409_naming_its_status(
     client: httpx.AsyncClient, admin: dict[str, str], integrator: dict[str, object]
 ) -> None:
     await client.delete(f"{CLIENTS}/{integrator['id']}", headers=admin)
 
     response = await client.post(f"{CLIENTS}/{integrator['id']}/secret", headers=admin)
 
-    assert_problem(response, 404, "client-not-found")
+    body = assert_problem(response, 409, "invalid-state-transition")
+    assert body["current_status"] == "revoked"
+    assert "gesperrt" in str(body["detail"])
+    again = await client_token(
+        client, str(integrator["client_id"]), str(integrator["client_secret"])
+    )
+    assert_problem(again, 401, "invalid-client")
 
 
 @pytest.mark.parametrize(

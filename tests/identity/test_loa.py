@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.identity.loa import LevelOfAssurance, UnknownLevel, parse_level
+from app.core.principal import LevelOfAssurance
+from app.identity.loa import UnknownLevel, parse_level
 
 
 def test_levels_are_ordered_low_substantial_high() -> None:

@@ -24,11 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import OidcProviderSettings, Settings
 from app.core.db import Database
+from app.core.principal import LevelOfAssurance
 from app.identity.adapters import oidc
 from app.identity.adapters.base import FailureKind, IdentityFailure, LoginRequirements
 from app.identity.adapters.oidc import OidcProvider
 from app.identity.attributes import Attribute
-from app.identity.loa import LevelOfAssurance
 from app.identity.registry import build_registry
 from app.main import create_app
 from tests.conftest import make_settings

@@ -11,13 +11,12 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.appointments.models import Branch
 from app.core.audit import AuditEntry
 from app.core.db import Database
+from app.core.principal import Principal, PrincipalType, Role, RoleGrant, ScopeType
 from app.identity.models import StaffUser
-from app.identity.principal import Principal, PrincipalType, Role, RoleGrant, ScopeType
-from app.identity.service import grants_from_groups
-from app.services.models import Department
+from app.identity.staff import grants_from_groups
+from app.organisation.models import Branch, Department
 from tests.fixtures.auth import authorize, sign_in
 from tests.fixtures.factories import create_branch, create_department
 

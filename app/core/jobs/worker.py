@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import metrics
 from app.core.config import Settings
-from app.core.db import Database, utcnow
+from app.core.db import Database, rowcount, utcnow
 from app.core.jobs.models import Job, JobSchedule, JobStatus
 from app.core.jobs.queue import enqueue
 from app.core.jobs.registry import JobContext, JobRegistry
@@ -129,7 +129,7 @@ class Worker:
                     .where(JobSchedule.name == periodic.name, JobSchedule.next_run_at <= now)
                     .values(next_run_at=now + periodic.every)
                 )
-                if _rowcount(moved) == 1:
+                if rowcount(moved) == 1:
                     await enqueue(session, periodic.job_name, {"scheduled_for": now.isoformat()})
 
     async def claim(self, limit: int) -> list[ClaimedJob]:
@@ -222,7 +222,7 @@ class Worker:
                         .where(Job.id == job.id, Job.lease_token == job.lease_token)
                         .values(locked_until=utcnow() + self.lease)
                     )
-                if _rowcount(renewed) != 1:
+                if rowcount(renewed) != 1:
                     return
             except Exception:
                 logger.warning("job.heartbeat_failed", job_id=str(job.id))
@@ -240,7 +240,7 @@ class Worker:
                 last_error=None,
             )
         )
-        if _rowcount(done) != 1:
+        if rowcount(done) != 1:
             raise LeaseLost()
 
     async def _fail(self, job: ClaimedJob, exc: Exception, max_attempts: int | None) -> str:
@@ -265,7 +265,7 @@ class Worker:
                     finished_at=utcnow() if exhausted else None,
                 )
             )
-        if _rowcount(failed) != 1:
+        if rowcount(failed) != 1:
             return "lease_lost"
         return "dead" if exhausted else "retry"
 
@@ -292,7 +292,3 @@ async def _bury_exhausted(session: AsyncSession, now: datetime) -> None:
         )
         .values(status=JobStatus.dead.value, last_error="LeaseExpired", finished_at=now)
     )
-
-
-def _rowcount(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)

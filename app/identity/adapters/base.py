@@ -11,8 +11,11 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+import httpx
+
+from app.core.principal import LevelOfAssurance
+from app.core.providers import ProviderCatalog
 from app.identity.attributes import Attribute, AttributeValue
-from app.identity.loa import LevelOfAssurance
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +25,6 @@ class ProviderDescription:
     protocol: str
     attributes: frozenset[Attribute]
     max_level: LevelOfAssurance
-    dev_only: bool
     issuers: frozenset[str]
     for_staff: bool = False
 
@@ -124,3 +126,10 @@ class ChoiceCodes:
         if not choice or not hmac.compare_digest(code.encode(), self.issue(state, choice).encode()):
             raise IdentityFailure(FailureKind.invalid_response, "code does not match state")
         return choice
+
+
+IDENTITY_PROVIDERS: ProviderCatalog[IdentityProvider, httpx.AsyncClient | None] = ProviderCatalog(
+    "identity provider", "RATHAUS_IDENTITY_PROVIDERS"
+)
+"""Every identity adapter registers here, saying whether it is for development only. The
+factories get the HTTP client the app (or a test) hands in."""

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
+import httpx
+
+from app.core.config import Settings
+from app.core.principal import LevelOfAssurance
 from app.identity.adapters.base import (
+    IDENTITY_PROVIDERS,
     BeginResult,
     ChoiceCodes,
     FailureKind,
@@ -22,7 +27,6 @@ from app.identity.adapters.base import (
     VerifiedIdentity,
 )
 from app.identity.attributes import Attribute, AttributeValue
-from app.identity.loa import LevelOfAssurance
 
 DEV_ISSUER = "urn:rathaus:dev-login"
 
@@ -87,7 +91,6 @@ class DevLoginProvider:
             protocol="mock",
             attributes=frozenset({Attribute.email}),
             max_level=LevelOfAssurance.substantial,
-            dev_only=True,
             issuers=frozenset({DEV_ISSUER}),
             for_staff=True,
         )
@@ -116,3 +119,8 @@ class DevLoginProvider:
             groups=chosen.groups,
             display_name=chosen.display_name,
         )
+
+
+@IDENTITY_PROVIDERS.register("dev-login", dev_only=True)
+def _dev_login(settings: Settings, _http: httpx.AsyncClient | None) -> DevLoginProvider:
+    return DevLoginProvider(settings.public_base_url, settings.secret_key)

@@ -12,7 +12,12 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
+
+from app.core.config import Settings
+from app.core.principal import LevelOfAssurance
 from app.identity.adapters.base import (
+    IDENTITY_PROVIDERS,
     BeginResult,
     ChoiceCodes,
     FailureKind,
@@ -23,7 +28,6 @@ from app.identity.adapters.base import (
     VerifiedIdentity,
 )
 from app.identity.attributes import Attribute, AttributeValue, normalise
-from app.identity.loa import LevelOfAssurance
 
 MOCK_ISSUER = "urn:rathaus:mock-eid"
 
@@ -149,7 +153,6 @@ class MockEidProvider:
             protocol="mock",
             attributes=frozenset(Attribute),
             max_level=LevelOfAssurance.high,
-            dev_only=True,
             issuers=frozenset({MOCK_ISSUER}),
         )
 
@@ -186,3 +189,8 @@ class MockEidProvider:
             display_name=f"{chosen.attributes.get(Attribute.given_names, '')} "
             f"{chosen.attributes.get(Attribute.family_names, '')}".strip(),
         )
+
+
+@IDENTITY_PROVIDERS.register("mock-eid", dev_only=True)
+def _mock_eid(settings: Settings, _http: httpx.AsyncClient | None) -> MockEidProvider:
+    return MockEidProvider(settings.public_base_url, settings.secret_key)

@@ -17,8 +17,10 @@ from urllib.parse import quote_plus, urlencode
 
 import httpx
 
-from app.core.config import OidcProviderSettings
+from app.core.config import OidcProviderSettings, Settings
+from app.core.principal import LevelOfAssurance
 from app.identity.adapters.base import (
+    IDENTITY_PROVIDERS,
     BeginResult,
     FailureKind,
     IdentityFailure,
@@ -29,7 +31,7 @@ from app.identity.adapters.base import (
 )
 from app.identity.attributes import Attribute, AttributeValue, MalformedAttribute, normalise
 from app.identity.jwt import InvalidToken, UnknownKeyId, VerificationKey, verify
-from app.identity.loa import LevelOfAssurance, UnknownLevel, parse_level
+from app.identity.loa import UnknownLevel, parse_level
 
 DISCOVERY_TTL_SECONDS = 3600
 JWKS_TTL_SECONDS = 3600
@@ -143,7 +145,6 @@ class OidcProvider:
                 Attribute(name) for name in self._claims if name in _ATTRIBUTE_NAMES
             ),
             max_level=LevelOfAssurance[config.max_level],
-            dev_only=False,
             issuers=frozenset(issuers),
             for_staff=config.for_staff,
         )
@@ -306,3 +307,17 @@ class OidcProvider:
             groups=tuple(str(g) for g in groups) if isinstance(groups, list) else (),
             display_name=str(claims.get("name") or claims.get("preferred_username") or "") or None,
         )
+
+
+def _configured_oidc(
+    settings: Settings, http: httpx.AsyncClient | None, provider_id: str
+) -> OidcProvider:
+    config = next(p for p in settings.oidc_providers if p.id == provider_id)
+    return OidcProvider(
+        config, http or httpx.AsyncClient(timeout=10.0), leeway_seconds=settings.jwt_leeway_seconds
+    )
+
+
+IDENTITY_PROVIDERS.configured(
+    lambda settings: {p.id for p in settings.oidc_providers}, _configured_oidc
+)
