@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from app.core import metrics
 from app.core.config import Environment, Settings, get_settings, refuse_unsafe
 from app.core.db import Database, create_engine
+from app.core.docs import install_docs
 from app.core.errors import ServiceUnavailable
 from app.core.i18n import Text
 from app.core.jobs.worker import Worker
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         lifespan=lifespan,
         debug=settings.debug,
         generate_unique_id_function=_operation_id,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
@@ -88,6 +91,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.authenticator = TokenAuthenticator()
 
     install_problem_handlers(app)
+    install_docs(app)
     app.include_router(identity_router)
     app.include_router(identity_pages)
     app.include_router(organisation_router)
@@ -142,7 +146,13 @@ def _operation_id(route: Any) -> str:
 def _operations_router() -> Any:
     router = api_router("operations", prefix="")
 
-    @router.get("/healthz", response_model=HealthRead, summary="Liveness: the process answers")
+    @router.get(
+        "/healthz",
+        response_model=HealthRead,
+        summary="Liveness: the process answers",
+        description="Answers without touching the database: for the orchestrator's liveness "
+        "probe. Use `/readyz` to decide whether to send traffic.",
+    )
     async def healthz() -> HealthRead:
         return HealthRead(status="ok")
 
@@ -150,6 +160,8 @@ def _operations_router() -> Any:
         "/readyz",
         response_model=ReadinessRead,
         summary="Readiness: database reachable and migrations at head",
+        description="503 with `Retry-After` while the database is unreachable or its schema "
+        "is behind the code (a deployment whose migrations have not run yet).",
         responses=problem_responses(ServiceUnavailable),
     )
     async def readyz(request: Request) -> ReadinessRead:

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import metrics
+from app.core.docs import DOCS_CSP
 from app.core.errors import PayloadTooLarge
 from app.core.i18n import current_language, negotiate_language
 from app.core.problems import PROBLEM_MEDIA_TYPE, problem_json_body
@@ -31,11 +32,6 @@ _API_SECURITY_HEADERS = {
     "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=()",
     "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
 }
-_DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "img-src 'self' data: https://fastapi.tiangolo.com; frame-ancestors 'none'"
-)
 _HTML_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self' {origins}; frame-ancestors 'none'"
 _DOCS_PATHS = ("/docs", "/redoc")
 
@@ -65,12 +61,16 @@ class RequestContextMiddleware:
         language_token = current_language.set(negotiate_language(headers.get("accept-language")))
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
+        method = scope["method"]
         status_holder: dict[str, int] = {"status": 500}
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 self._decorate(scope, message, request_id)
+            elif method == "HEAD" and message.get("body"):
+                # The route answered HEAD as a GET; its headers stay, its body does not.
+                message = {**message, "body": b""}
             await send(message)
 
         try:
@@ -78,7 +78,6 @@ class RequestContextMiddleware:
         finally:
             duration = time.perf_counter() - started
             template = route_template(scope)
-            method = scope["method"]
             status = status_holder["status"]
             metrics.observe_request(method, template, status, duration)
             access_logger.info(
@@ -99,7 +98,7 @@ class RequestContextMiddleware:
         for name, value in _API_SECURITY_HEADERS.items():
             response_headers.setdefault(name, value)
         if path.startswith(_DOCS_PATHS):
-            response_headers["content-security-policy"] = _DOCS_CSP
+            response_headers["content-security-policy"] = DOCS_CSP
         elif content_type.startswith("text/html"):
             response_headers["content-security-policy"] = self.html_csp
         if path.startswith("/api/") and "cache-control" not in response_headers:

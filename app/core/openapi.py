@@ -1,4 +1,10 @@
-"""The OpenAPI document integrators build against (committed as openapi/openapi.json)."""
+"""The OpenAPI document integrators build against (committed as openapi/openapi.json).
+
+FastAPI generates it from the routes; this module adds what FastAPI cannot know: each
+operation's security from its access declaration, the response headers every answer or
+problem carries, problems as `application/problem+json`, and `If-Match` as required where a
+missing one is refused with 428.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, iter_route_contexts
 
+from app.core.auth import Access
+from app.core.principal import ClientScope, PrincipalType
 from app.core.problems import PROBLEM_MEDIA_TYPE
+from app.core.routing import find_access
 
 TAGS = [
     {
@@ -31,9 +41,63 @@ Backend of the city's citizen services.
 * Every error is `application/problem+json` (RFC 9457) with `type`, `title`, `status`,
   `detail`, `instance` and `request_id`; validation errors add `errors[]` with JSON pointers.
 * Texts are German by default and English with `Accept-Language: en`.
-* Send `Idempotency-Key` on POST to retry safely; edits need `If-Match` with the ETag.
+* Authentication and authorisation come first: a request without a valid token gets 401, and
+  one from the wrong kind of caller 403, before its input is looked at.
+* Edits need `If-Match` with the ETag of the last read (428 without it, 412 when outdated).
 * Lists use cursor pagination: pass `next_cursor` back as `cursor`; `limit` is at most 100.
+* Every `GET` also answers `HEAD`. Every response carries `X-Request-ID`; quote it to support.
 """
+
+CLIENT_SCOPE_DESCRIPTIONS = {
+    ClientScope.departments_read: "Read the departments.",
+    ClientScope.branches_read: "Read the citizen-office branches.",
+    ClientScope.applications_read: "Read applications of the client's departments.",
+    ClientScope.applications_export: "Export applications to a back-office system.",
+    ClientScope.payments_reconcile: "Reconcile payments with the city's cash office.",
+    ClientScope.appointments_read: "Read appointments of the client's branches.",
+}
+
+HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {
+        "description": "The request's id: the one sent, if it was usable, or a new one.",
+        "schema": {"type": "string", "maxLength": 128},
+    },
+    "ETag": {
+        "description": "The resource's version; send it as `If-Match` to edit it.",
+        "schema": {"type": "string", "examples": ['"v3"']},
+    },
+    "Location": {
+        "description": "Where the created resource can be read.",
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "WWW-Authenticate": {
+        "description": "The authentication challenge (RFC 6750); on 403 for a too low level "
+        "of assurance, `insufficient_user_authentication` with the `acr_values` needed.",
+        "schema": {"type": "string"},
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored response to an earlier request with "
+        "the same `Idempotency-Key`, not a new effect.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "Content-Language": {
+        "description": "The language of `title` and `detail`: `de` or `en`.",
+        "schema": {"type": "string", "enum": ["de", "en"]},
+    },
+}
+
+
+def header_refs(*names: str) -> dict[str, dict[str, str]]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def response_headers(status: int, *names: str) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses` entry declaring headers of its success, e.g. `ETag`."""
+    return {status: {"headers": header_refs(*names)}}
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -46,16 +110,79 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         tags=TAGS,
     )
     schema["info"]["license"] = {"name": "EUPL-1.2", "identifier": "EUPL-1.2"}
-    for path_item in schema.get("paths", {}).values():
-        for operation in path_item.values():
-            _problems_as_problem_json(operation)
+    components = schema.setdefault("components", {})
+    components["headers"] = HEADERS
+    components.setdefault("securitySchemes", {})["oauth2"] = {
+        "type": "oauth2",
+        "description": "Integrators' clients: client credentials at `POST /api/v1/auth/token`.",
+        "flows": {
+            "clientCredentials": {
+                "tokenUrl": "/api/v1/auth/token",
+                "scopes": {s.value: text for s, text in CLIENT_SCOPE_DESCRIPTIONS.items()},
+            }
+        },
+    }
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        path_item = schema["paths"][context.path_format]
+        for method in sorted(route.methods or ()):
+            operation = path_item[method.lower()]
+            operation["security"] = _security(find_access(route.dependant))
+            _declare_headers(operation)
+            _require_if_match(operation)
+            _body_examples(operation, components.get("schemas", {}))
     return schema
 
 
-def _problems_as_problem_json(operation: dict[str, Any]) -> None:
+def _security(access: Access | None) -> list[dict[str, list[str]]]:
+    """Public operations say so (`[]`); others name the scheme their callers use."""
+    if access is None:
+        return []
+    requirements: list[dict[str, list[str]]] = []
+    if access.types - {PrincipalType.client}:
+        requirements.append({"bearer": []})
+    if PrincipalType.client in access.types:
+        requirements.append({"oauth2": [access.scope.value] if access.scope else []})
+    return requirements
+
+
+def _declare_headers(operation: dict[str, Any]) -> None:
+    idempotent = any(
+        p.get("in") == "header" and p.get("name") == "Idempotency-Key"
+        for p in operation.get("parameters", [])
+    )
     for status, response in operation.get("responses", {}).items():
+        headers = response.setdefault("headers", {})
+        headers.update(header_refs("X-Request-ID"))
+        if idempotent and str(status).startswith("2"):
+            headers.update(header_refs("Idempotent-Replayed"))
         if not str(status).startswith(("4", "5")):
             continue
         content = response.get("content", {})
         if "application/json" in content:
             content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+        headers.update(header_refs("Content-Language"))
+        if status in ("401", "403"):
+            headers.update(header_refs("WWW-Authenticate"))
+        if status in ("429", "503"):
+            headers.update(header_refs("Retry-After"))
+
+
+def _require_if_match(operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "header" and parameter.get("name") == "If-Match":
+            parameter["required"] = True
+
+
+def _body_examples(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """The request body's examples where client generators and Swagger UI look for them."""
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        name = str(media.get("schema", {}).get("$ref", "")).rpartition("/")[2]
+        examples = schemas.get(name, {}).get("examples")
+        if examples:
+            media["examples"] = {
+                f"example-{number}": {"value": value}
+                for number, value in enumerate(examples, start=1)
+            }

@@ -27,6 +27,9 @@ T = TypeVar("T")
 
 
 class Page(BaseModel, Generic[T]):
+    """One page of a list. Domains name each kind, `class BranchPage(Page[BranchRead])`, so
+    that the contract says `BranchPage`."""
+
     items: list[T]
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."

@@ -10,10 +10,13 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from app.core.errors import (
     ERROR_FOR_STATUS,
@@ -103,18 +106,24 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
         error_class = BadRequest if exc.status_code < 500 else InternalError
     error = error_class.__new__(error_class)
     AppError.__init__(error, headers=dict(exc.headers or {}))
-    if exc.status_code == 405 and exc.headers is None:
-        error.headers["Allow"] = _allowed_methods(request)
+    if exc.status_code == 405:
+        error.headers["Allow"] = ", ".join(
+            _allowed_methods(request.app.router.routes, request.scope)
+        )
     return problem_response(request, error)
 
 
-def _allowed_methods(request: Request) -> str:
+def _allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route answers at this path (not only the first route's), and HEAD
+    wherever GET is answered."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match.name != "NONE":
-            methods.update(getattr(route, "methods", set()) or set())
-    return ", ".join(sorted(methods))
+    for route in iter_route_contexts(routes):
+        match, _ = route.matches({**scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods.update(route.methods or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def pointer_token(name: object) -> str:

@@ -16,6 +16,8 @@ from fastapi.dependencies.utils import get_dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
 
 from app.core.audit import current_actor
 from app.core.auth import Access
@@ -78,6 +80,18 @@ class RathausRoute(APIRoute):
             )
         super().__init__(path, endpoint, **kwargs)
 
+    # Every GET also answers HEAD (RFC 9110 §9.3.2): matched and run exactly as the GET, and
+    # the request middleware sends the headers without the body.
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if _is_head_of_get(scope, self.methods):
+            return super().matches({**scope, "method": "GET"})
+        return super().matches(scope)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _is_head_of_get(scope, self.methods):
+            scope["method"] = "GET"
+        await super().handle(scope, receive, send)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint_handler = super().get_route_handler()
         expects_json = self._expects_json_body()
@@ -116,6 +130,10 @@ class RathausRoute(APIRoute):
         from fastapi.params import Form
 
         return not isinstance(getattr(self.body_field, "field_info", None), Form)
+
+
+def _is_head_of_get(scope: Scope, methods: set[str] | None) -> bool:
+    return scope.get("method") == "HEAD" and bool(methods) and "GET" in (methods or ())
 
 
 def find_access(dependant: Dependant) -> Access | None:

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.pagination import Page
 from app.core.principal import AssuranceLevel, ClientScope, Role, ScopeType
 from app.identity.clients import ClientStatus
 
@@ -16,6 +18,56 @@ class ProviderRead(BaseModel):
     protocol: str = Field(examples=["oidc"])
     max_level: AssuranceLevel = Field(description="The highest level this provider can assert.")
     attributes: list[str] = Field(description="TR-03130 attribute names the provider can assert.")
+
+
+class GrantType(StrEnum):
+    authorization_code = "authorization_code"
+    refresh_token = "refresh_token"  # noqa: S105 - a grant type, not a secret
+    client_credentials = "client_credentials"
+
+
+class TokenRequest(BaseModel):
+    """The OAuth 2.0 token request (RFC 6749 §4.1.3, §6, §4.4), form-encoded."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "grant_type": "authorization_code",
+                    "code": "k3J8…",
+                    "code_verifier": "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+                },
+                {"grant_type": "client_credentials", "scope": "departments:read"},
+            ]
+        }
+    )
+
+    grant_type: str = Field(
+        max_length=50,
+        description="`authorization_code`, `refresh_token` or `client_credentials`; any "
+        "other value gets 400 `unsupported_grant_type`.",
+        json_schema_extra={"enum": [g.value for g in GrantType]},
+    )
+    code: str | None = Field(
+        default=None, max_length=200, description="The one-time code from the sign-in."
+    )
+    code_verifier: str | None = Field(
+        default=None, max_length=200, description="The PKCE verifier of that sign-in."
+    )
+    refresh_token: str | None = Field(
+        default=None, max_length=200, description="The latest refresh token of the session."
+    )
+    client_id: str | None = Field(
+        default=None, max_length=64, description="A client's id, unless sent by HTTP Basic."
+    )
+    client_secret: str | None = Field(
+        default=None, max_length=200, description="A client's secret, unless sent by HTTP Basic."
+    )
+    scope: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Space-separated client scopes; all granted ones when left out.",
+    )
 
 
 class TokenResponse(BaseModel):
@@ -114,6 +166,10 @@ class ClientRead(BaseModel):
     active: bool = Field(description="Whether the client may get tokens (status `active`).")
     created_at: datetime
     revoked_at: datetime | None
+
+
+class ClientPage(Page[ClientRead]):
+    pass
 
 
 class ClientWithSecret(ClientRead):

@@ -4,6 +4,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from app.core.pagination import Page
 from app.core.schemas import EmailAddress, LocalizedName, LocalizedText
 
 
@@ -28,6 +29,10 @@ class BranchRead(BaseModel):
     version: int = Field(description="Increases with every change; the ETag carries it.")
 
 
+class BranchPage(Page[BranchRead]):
+    pass
+
+
 class BranchUpdate(BaseModel):
     """Contact details the branch's own staff may keep current. Send only what changes;
     `null` removes a phone number or e-mail address."""
@@ -48,6 +53,10 @@ class DepartmentRead(BaseModel):
     name: LocalizedText
     email: str | None
     version: int = Field(description="Increases with every change; the ETag carries it.")
+
+
+class DepartmentPage(Page[DepartmentRead]):
+    pass
 
 
 class DepartmentUpdate(BaseModel):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import Response
+from fastapi import Path, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Citizen, SubstantialCitizen
@@ -56,6 +57,9 @@ def _session_read(auth_session: AuthSession) -> SessionRead:
     "/me",
     response_model=ProfileRead,
     summary="The signed-in citizen's profile, level and attributes",
+    description="The account of the signed-in citizen: the provider they signed in with, the "
+    "level of assurance of this sign-in, and the attributes the provider asserted (only those "
+    "a service asked for).",
 )
 async def me(principal: Citizen, session: ReadSession) -> ProfileRead:
     account = await account_service.account(session, principal)
@@ -83,6 +87,8 @@ async def export_me(principal: SubstantialCitizen, session: ReadSession) -> Data
     "/me/sessions",
     response_model=list[SessionRead],
     summary="The signed-in citizen's sessions (devices), newest first",
+    description="Every session of the account, including ended ones of the last 30 days, so "
+    "that a citizen can spot a sign-in that was not theirs and end it.",
 )
 async def list_my_sessions(principal: Citizen, session: ReadSession) -> list[SessionRead]:
     return [_session_read(s) for s in await account_service.sessions(session, principal)]
@@ -93,10 +99,14 @@ async def list_my_sessions(principal: Citizen, session: ReadSession) -> list[Ses
     status_code=204,
     response_class=Response,
     summary="Sign out one of the citizen's sessions, e.g. a lost phone",
+    description="Ends the session at once, as signing out on that device would. Ending an "
+    "ended session changes nothing; another person's session id gets 404.",
     responses=problem_responses(SessionNotFound),
 )
 async def end_my_session(
-    session_id: uuid.UUID, principal: Citizen, session: WriteSession
+    session_id: Annotated[uuid.UUID, Path(description="A session's `id` from the list.")],
+    principal: Citizen,
+    session: WriteSession,
 ) -> Response:
     await account_service.end_session(session, principal, session_id)
     return Response(status_code=204)

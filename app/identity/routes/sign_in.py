@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse
 
 from app.core.principal import AssuranceLevel
@@ -40,6 +40,14 @@ CodeChallenge = Annotated[
 ChallengeMethod = Annotated[
     Literal["S256"], Query(description="The PKCE method; only `S256` is accepted.")
 ]
+ProviderId = Annotated[
+    str,
+    Path(
+        max_length=50,
+        description="A provider's `id` from the providers list.",
+        examples=["mock-eid"],
+    ),
+]
 ClientState = Annotated[
     str | None,
     Query(max_length=200, description="Your own value, returned unchanged with the result."),
@@ -64,7 +72,12 @@ def _providers(context: IdentityContext, *, for_staff: bool) -> list[ProviderRea
 
 
 @router.get(
-    "/auth/providers", response_model=list[ProviderRead], summary="Sign-in providers for citizens"
+    "/auth/providers",
+    response_model=list[ProviderRead],
+    summary="Sign-in providers for citizens",
+    description="The providers a citizen can sign in with (the online ID card, BundID, …), "
+    "with the highest level of assurance and the attributes each can assert. Show them as "
+    "choices and start the sign-in with the chosen `id`.",
 )
 async def list_providers(context: Context) -> list[ProviderRead]:
     return _providers(context, for_staff=False)
@@ -82,7 +95,7 @@ async def list_providers(context: Context) -> list[ProviderRead]:
     responses={**REDIRECT, **problem_responses(UnknownProvider, ReturnToNotAllowed)},
 )
 async def login(
-    provider: str,
+    provider: ProviderId,
     session: WriteSession,
     context: Context,
     return_to: ReturnTo,
@@ -93,7 +106,10 @@ async def login(
         AssuranceLevel, Query(description="Minimum level of assurance.")
     ] = AssuranceLevel.substantial,
     attributes: Annotated[list[Attribute], Query(description="Attributes to ask for.")] = [],  # noqa: B006
-    required_attributes: Annotated[list[Attribute], Query()] = [],  # noqa: B006
+    required_attributes: Annotated[
+        list[Attribute],
+        Query(description="Attributes without which the sign-in fails (`missing_attribute`)."),
+    ] = [],  # noqa: B006
 ) -> RedirectResponse:
     url = await login_service.start(
         session,
@@ -115,10 +131,13 @@ async def login(
     response_class=RedirectResponse,
     status_code=303,
     summary="Provider callback of a citizen sign-in",
+    description="Called by the browser coming back from the provider, never by a frontend "
+    "directly. Redirects to the sign-in's `return_to` with `code` and `state`, or with "
+    "`error` and `error_code`. A state that is unknown, expired or used gets 400.",
     responses={**REDIRECT, **problem_responses(UnknownProvider, InvalidLoginState)},
 )
 async def callback(
-    provider: str, request: Request, session: WriteSession, context: Context
+    provider: ProviderId, request: Request, session: WriteSession, context: Context
 ) -> RedirectResponse:
     url = await login_service.finish(
         session, context, provider_id=provider, for_staff=False, callback=_callback_params(request)
@@ -130,6 +149,8 @@ async def callback(
     "/auth/staff/providers",
     response_model=list[ProviderRead],
     summary="Sign-in providers for staff",
+    description="The city's staff sign-in (its Keycloak), for the clerk and branch "
+    "frontends. Roles come from the provider's groups.",
 )
 async def list_staff_providers(context: Context) -> list[ProviderRead]:
     return _providers(context, for_staff=True)
@@ -140,10 +161,14 @@ async def list_staff_providers(context: Context) -> list[ProviderRead]:
     response_class=RedirectResponse,
     status_code=303,
     summary="Start a staff sign-in",
+    description="As the citizen sign-in, for staff: redirects to the staff provider and "
+    "returns to `return_to` with `code` and `state`, or `error` and `error_code` "
+    "(`missing_attribute` when the provider's groups grant no role here, `not_permitted` for a "
+    "disabled account).",
     responses={**REDIRECT, **problem_responses(UnknownProvider, ReturnToNotAllowed)},
 )
 async def staff_login(
-    provider: str,
+    provider: ProviderId,
     session: WriteSession,
     context: Context,
     return_to: ReturnTo,
@@ -171,10 +196,12 @@ async def staff_login(
     response_class=RedirectResponse,
     status_code=303,
     summary="Provider callback of a staff sign-in",
+    description="Called by the browser coming back from the staff provider. Redirects to "
+    "`return_to` with `code` and `state`, or with `error` and `error_code`.",
     responses={**REDIRECT, **problem_responses(UnknownProvider, InvalidLoginState)},
 )
 async def staff_callback(
-    provider: str, request: Request, session: WriteSession, context: Context
+    provider: ProviderId, request: Request, session: WriteSession, context: Context
 ) -> RedirectResponse:
     url = await login_service.finish(
         session, context, provider_id=provider, for_staff=True, callback=_callback_params(request)

@@ -15,6 +15,8 @@ router = api_router("identity")
     "/staff/me",
     response_model=StaffProfileRead,
     summary="The signed-in staff member and their roles",
+    description="Who is signed in, and each role with its scope (a department, a branch, or "
+    "global for administrators), as the staff provider's groups granted them at sign-in.",
 )
 async def staff_me(principal: Staff, session: ReadSession) -> StaffProfileRead:
     user = await session.get(StaffUser, principal.id)

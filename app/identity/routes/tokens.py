@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from enum import StrEnum
 from typing import Annotated
 from urllib.parse import unquote_plus
 
@@ -13,24 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import CurrentPrincipal
 from app.core.errors import TooManyRequests
+from app.core.principal import AssuranceLevel
 from app.core.ratelimit import hit
 from app.core.routing import api_router, problem_responses
 from app.core.uow import WriteSession
 from app.identity.context import IdentityContext, identity_context
 from app.identity.errors import InvalidClient, InvalidGrant, InvalidScope, UnsupportedGrantType
-from app.identity.schemas import JwksRead, TokenResponse
+from app.identity.schemas import GrantType, JwksRead, TokenRequest, TokenResponse
 from app.identity.tokens import TokenPair, token_service
 
 router = api_router("identity")
 pages = api_router("identity", prefix="")
 
 Context = Annotated[IdentityContext, Depends(identity_context)]
-
-
-class GrantType(StrEnum):
-    authorization_code = "authorization_code"
-    refresh_token = "refresh_token"  # noqa: S105 - a grant type, not a secret
-    client_credentials = "client_credentials"
 
 
 @router.post(
@@ -51,69 +45,38 @@ async def token(
     session: WriteSession,
     context: Context,
     response: Response,
-    grant_type: Annotated[
-        str,
-        Form(
-            max_length=50,
-            description="Any other value gets 400 `unsupported_grant_type`.",
-            json_schema_extra={"enum": [g.value for g in GrantType]},
-        ),
-    ],
-    code: Annotated[str | None, Form(max_length=200)] = None,
-    code_verifier: Annotated[str | None, Form(max_length=200)] = None,
-    refresh_token: Annotated[str | None, Form(max_length=200)] = None,
-    client_id: Annotated[str | None, Form(max_length=64)] = None,
-    client_secret: Annotated[str | None, Form(max_length=200)] = None,
-    scope: Annotated[
-        str | None, Form(max_length=500, description="Space-separated client scopes.")
-    ] = None,
+    form: Annotated[TokenRequest, Form()],
 ) -> TokenResponse:
     address = request.client.host if request.client else "unknown"
     await hit(
         context.database, f"token:{address}", limit=context.settings.token_rate_limit_per_minute
     )
     response.headers["Cache-Control"] = "no-store"
-    pair = await _grant(
-        session,
-        context,
-        request,
-        grant_type,
-        code,
-        code_verifier,
-        refresh_token,
-        client_id,
-        client_secret,
-        scope,
-    )
+    pair = await _grant(session, context, request, form)
     return TokenResponse(
         access_token=pair.access_token,
         expires_in=pair.expires_in,
         refresh_token=pair.refresh_token,
-        level=pair.level.name if pair.level else None,
+        level=AssuranceLevel.of(pair.level) if pair.level else None,
         scope=pair.scope,
     )
 
 
 async def _grant(
-    session: AsyncSession,
-    context: IdentityContext,
-    request: Request,
-    grant_type: str,
-    code: str | None,
-    code_verifier: str | None,
-    refresh_token: str | None,
-    client_id: str | None,
-    client_secret: str | None,
-    scope: str | None,
+    session: AsyncSession, context: IdentityContext, request: Request, form: TokenRequest
 ) -> TokenPair:
-    if grant_type == GrantType.authorization_code:
-        return await token_service.exchange_code(session, context, code, code_verifier)
-    if grant_type == GrantType.refresh_token:
-        return await token_service.refresh(session, context, refresh_token)
-    if grant_type == GrantType.client_credentials:
+    if form.grant_type == GrantType.authorization_code:
+        return await token_service.exchange_code(session, context, form.code, form.code_verifier)
+    if form.grant_type == GrantType.refresh_token:
+        return await token_service.refresh(session, context, form.refresh_token)
+    if form.grant_type == GrantType.client_credentials:
         basic_id, basic_secret = _basic_credentials(request)
         return await token_service.client_credentials(
-            session, context, basic_id or client_id, basic_secret or client_secret, scope
+            session,
+            context,
+            basic_id or form.client_id,
+            basic_secret or form.client_secret,
+            form.scope,
         )
     raise UnsupportedGrantType()
 
@@ -139,6 +102,9 @@ def _basic_credentials(request: Request) -> tuple[str | None, str | None]:
     status_code=204,
     response_class=Response,
     summary="Sign out: end this session and all its refresh tokens",
+    description="Ends the session the access token belongs to; its refresh tokens stop "
+    "working at once and the access token is refused from now on. Other sessions of the same "
+    "person stay signed in.",
 )
 async def logout(principal: CurrentPrincipal, session: WriteSession) -> Response:
     await token_service.logout(session, principal)
@@ -149,6 +115,8 @@ async def logout(principal: CurrentPrincipal, session: WriteSession) -> Response
     "/.well-known/jwks.json",
     response_model=JwksRead,
     summary="Public keys that sign our access tokens",
+    description="A JSON Web Key Set (RFC 7517) for checking our access tokens' signatures "
+    "offline. Keys are chosen by `kid`; each key is for one algorithm only.",
 )
 async def jwks(context: Context) -> JwksRead:
     return JwksRead.model_validate({"keys": [context.signing_key.jwks_entry()]})
