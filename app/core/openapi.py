@@ -18,6 +18,7 @@ from app.core.auth import Access
 from app.core.principal import ClientScope, PrincipalType
 from app.core.problems import PROBLEM_MEDIA_TYPE
 from app.core.routing import find_access
+from app.core.text_input import SAFE_TEXT_PATTERN
 
 TAGS = [
     {
@@ -132,7 +133,11 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             operation["security"] = _security(find_access(route.dependant))
             _declare_headers(operation)
             _require_if_match(operation)
+            _parameters_without_null(operation)
             _body_examples(operation, components.get("schemas", {}))
+            _text_without_control_characters(operation.get("parameters", []))
+    for name in _request_body_schemas(schema):
+        _text_without_control_characters(components["schemas"][name])
     return schema
 
 
@@ -186,3 +191,54 @@ def _body_examples(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
                 f"example-{number}": {"value": value}
                 for number, value in enumerate(examples, start=1)
             }
+
+
+def _request_body_schemas(schema: dict[str, Any]) -> set[str]:
+    """The component schemas a request body can contain, directly or nested."""
+    found: set[str] = set()
+    pending = [
+        media.get("schema", {})
+        for item in schema["paths"].values()
+        for operation in item.values()
+        for media in operation.get("requestBody", {}).get("content", {}).values()
+    ]
+    components = schema["components"]["schemas"]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            name = str(node.get("$ref", "")).rpartition("/")[2]
+            if name and name not in found:
+                found.add(name)
+                pending.append(components[name])
+            pending.extend(node.values())
+    return found
+
+
+def _text_without_control_characters(node: Any) -> None:
+    """Every free-text string a client sends says what the server enforces for all input
+    (`app.core.text_input`): no control characters but tab and line breaks. Responses are
+    left alone: a problem may quote the offending input."""
+    if isinstance(node, list):
+        for item in node:
+            _text_without_control_characters(item)
+        return
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "string" and not {"enum", "const", "pattern", "format"} & set(node):
+        node["pattern"] = SAFE_TEXT_PATTERN
+    for value in node.values():
+        _text_without_control_characters(value)
+
+
+def _parameters_without_null(operation: dict[str, Any]) -> None:
+    """A query, path or header parameter is left out rather than sent as null: `str | None`
+    in the code is just `string` on the wire."""
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        variants = schema.get("anyOf", [])
+        if len(variants) == 2 and {"type": "null"} in variants:
+            (kept,) = [v for v in variants if v != {"type": "null"}]
+            del schema["anyOf"]
+            schema.update(kept)

@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request, Response, params
+from fastapi._compat import ModelField
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import get_dependant
+from fastapi.dependencies.utils import get_dependant, get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -31,7 +32,7 @@ from app.core.errors import (
     ValidationFailed,
 )
 from app.core.i18n import Text
-from app.core.problems import Problem, ValidationProblem
+from app.core.problems import Problem, ValidationProblem, pointer_token
 from app.core.text_input import BodyKind, unsafe_text_errors
 from app.core.uow import UnitOfWork, get_session
 
@@ -98,6 +99,11 @@ class RathausRoute(APIRoute):
         body_kind: BodyKind = "json" if expects_json else "form"
         access = find_access(self.dependant)
         writes = _depends_on(self.dependant, get_session)
+        known_query = (
+            None
+            if _depends_on(self.dependant, accepts_any_query)
+            else frozenset(p.alias for p in get_flat_params(self.dependant) if _in_query(p))
+        )
 
         async def checked_endpoint(request: Request) -> Response:
             if access is not None:
@@ -106,7 +112,8 @@ class RathausRoute(APIRoute):
             has_body = self.body_field is not None and request.method not in SAFE_METHODS
             if has_body:
                 _require_content_type(request, json=expects_json)
-            errors = await unsafe_text_errors(request, body=body_kind if has_body else None)
+            errors = _unknown_query_errors(request, known_query)
+            errors += await unsafe_text_errors(request, body=body_kind if has_body else None)
             if errors:
                 raise ValidationFailed(extensions={"errors": errors})
             return await endpoint_handler(request)
@@ -134,6 +141,33 @@ class RathausRoute(APIRoute):
 
 def _is_head_of_get(scope: Scope, methods: set[str] | None) -> bool:
     return scope.get("method") == "HEAD" and bool(methods) and "GET" in (methods or ())
+
+
+def accepts_any_query() -> None:
+    """A route that depends on this reads query parameters it cannot list, e.g. an identity
+    provider's callback (`state`, `code`, `iss`, `session_state`, …)."""
+
+
+def _in_query(field: ModelField) -> bool:
+    return isinstance(field.field_info, params.Query)
+
+
+UNKNOWN_PARAMETER = Text(
+    de="Diesen Parameter gibt es hier nicht.", en="This parameter does not exist here."
+)
+
+
+def _unknown_query_errors(request: Request, known: frozenset[str] | None) -> list[dict[str, str]]:
+    """A query parameter the route does not declare is refused, so a typo (`?limt=5`) is
+    noticed instead of silently ignored."""
+    if known is None:
+        return []
+    detail = UNKNOWN_PARAMETER.get()
+    return [
+        {"pointer": f"#/query/{pointer_token(name)}", "detail": detail}
+        for name in dict.fromkeys(request.query_params)
+        if name not in known
+    ]
 
 
 def find_access(dependant: Dependant) -> Access | None:

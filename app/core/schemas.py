@@ -27,10 +27,12 @@ class LocalizedName(BaseModel):
     en: str = Field(min_length=1, max_length=200, examples=["Youth Welfare Office"])
 
 
-def _email_address(value: str) -> str:
+def email_address(value: str) -> str:
     """The address in its normalised form; the validator's own (English) reason stays out of
     the problem, which says in the caller's language what is expected."""
     try:
+        # Syntax, and a domain that can receive mail: no special-use ones such as `.test` or
+        # `.local`. No DNS lookups.
         return str(validate_email(value, check_deliverability=False).normalized)
     except EmailNotValidError as exc:
         raise PydanticCustomError("email_invalid", "not a valid e-mail address") from exc
@@ -41,7 +43,9 @@ EmailAddress = Annotated[
     Field(
         max_length=EMAIL_LENGTH,
         json_schema_extra={"format": "email"},
+        description="An e-mail address (RFC 5322) at a domain that can receive mail; "
+        "special-use domains such as `.test`, `.local` or `.invalid` are refused.",
         examples=["buergerdienste@stadt.example"],
     ),
-    AfterValidator(_email_address),
+    AfterValidator(email_address),
 ]

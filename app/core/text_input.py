@@ -18,7 +18,11 @@ from fastapi import Request
 from app.core.i18n import Text
 from app.core.problems import pointer_token
 
-_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_CONTROL_CHARACTERS = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f"
+_UNSAFE = re.compile(f"[{_CONTROL_CHARACTERS}\\ud800-\\udfff]")
+# The rule as a JSON Schema pattern for the contract. Lone surrogates are left out there: they
+# are no Unicode text at all, and many validators refuse a pattern that names them.
+SAFE_TEXT_PATTERN = f"^[^{_CONTROL_CHARACTERS}]*$"
 
 BodyKind = Literal["json", "form"]
 

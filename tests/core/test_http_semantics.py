@@ -67,3 +67,26 @@ async def test_405_names_every_method_the_path_answers(
     assert response.headers["allow"] == allow
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == 405
+
+
+async def test_a_mistyped_query_parameter_is_refused_not_ignored(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/api/v1/branches?limt=5")
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"pointer": "#/query/limt", "detail": "Diesen Parameter gibt es hier nicht."}
+    ]
+
+
+async def test_a_providers_callback_takes_whatever_query_the_provider_sends(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get(
+        "/api/v1/auth/mock-eid/callback",
+        params={"state": "unknown", "code": "x", "session_state": "abc", "iss": "urn:x"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["type"].endswith("/invalid-login-state")

@@ -377,7 +377,8 @@ async def test_unknown_grant_type_gets_unsupported_grant_type(client: httpx.Asyn
     ],
 )
 async def test_unknown_provider_gets_404(client: httpx.AsyncClient, path: str) -> None:
-    response = await client.get(path, params={**login_params(), "code": "x"})
+    params = {"code": "x", "state": "s"} if path.endswith("/callback") else login_params()
+    response = await client.get(path, params=params)
 
     assert_problem(response, 404, "unknown-identity-provider")
 

@@ -8,7 +8,7 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse
 
 from app.core.principal import AssuranceLevel
-from app.core.routing import api_router, problem_responses
+from app.core.routing import accepts_any_query, api_router, problem_responses
 from app.core.uow import WriteSession
 from app.identity.attributes import Attribute
 from app.identity.context import IdentityContext, identity_context
@@ -135,6 +135,7 @@ async def login(
     "directly. Redirects to the sign-in's `return_to` with `code` and `state`, or with "
     "`error` and `error_code`. A state that is unknown, expired or used gets 400.",
     responses={**REDIRECT, **problem_responses(UnknownProvider, InvalidLoginState)},
+    dependencies=[Depends(accepts_any_query)],
 )
 async def callback(
     provider: ProviderId, request: Request, session: WriteSession, context: Context
@@ -199,6 +200,7 @@ async def staff_login(
     description="Called by the browser coming back from the staff provider. Redirects to "
     "`return_to` with `code` and `state`, or with `error` and `error_code`.",
     responses={**REDIRECT, **problem_responses(UnknownProvider, InvalidLoginState)},
+    dependencies=[Depends(accepts_any_query)],
 )
 async def staff_callback(
     provider: ProviderId, request: Request, session: WriteSession, context: Context

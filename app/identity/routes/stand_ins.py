@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import Depends, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from app.core.routing import api_router
+from app.core.routing import accepts_any_query, api_router
 from app.identity.adapters.base import IdentityProvider
 from app.identity.adapters.dev_login import STAFF_PERSONAS, DevLoginProvider
 from app.identity.adapters.mock_eid import CHOICES, PERSONAS, MockEidProvider
@@ -29,7 +29,13 @@ def _mock_provider(context: IdentityContext, provider_id: str) -> IdentityProvid
     return provider
 
 
-@pages.get("/mock-eid/authorize", response_class=HTMLResponse, include_in_schema=False)
+# Like a provider's authorize endpoint, the stand-ins take the whole authorization request.
+@pages.get(
+    "/mock-eid/authorize",
+    response_class=HTMLResponse,
+    include_in_schema=False,
+    dependencies=[Depends(accepts_any_query)],
+)
 async def mock_eid_page(
     context: Context, state: Annotated[str, Query(max_length=100)]
 ) -> HTMLResponse:
@@ -65,7 +71,12 @@ async def mock_eid_choose(
     return RedirectResponse(f"{target}?{_query(state=state, code=code)}", status_code=303)
 
 
-@pages.get("/dev-login/authorize", response_class=HTMLResponse, include_in_schema=False)
+@pages.get(
+    "/dev-login/authorize",
+    response_class=HTMLResponse,
+    include_in_schema=False,
+    dependencies=[Depends(accepts_any_query)],
+)
 async def dev_login_page(
     context: Context, state: Annotated[str, Query(max_length=100)]
 ) -> HTMLResponse:
