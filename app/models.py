@@ -5,6 +5,7 @@ from app.core.db import Base
 from app.core.idempotency_models import IdempotencyRecord
 from app.core.jobs.models import Event, Job, JobSchedule
 from app.core.ratelimit import RateLimitCounter
+from app.core.references import ReferenceNumber
 from app.identity.models import (
     ApiClient,
     AuthorizationCode,
@@ -34,6 +35,7 @@ __all__ = [
     "JobSchedule",
     "LoginAttempt",
     "RateLimitCounter",
+    "ReferenceNumber",
     "RefreshToken",
     "StaffRoleGrant",
     "StaffUser",

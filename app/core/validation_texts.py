@@ -84,6 +84,10 @@ _TEXTS: dict[str, Text] = {
     ),
     "url_parsing": Text(de="Erwartet wird eine gültige URL.", en="A valid URL is expected."),
     "url_type": Text(de="Erwartet wird eine URL.", en="A URL is expected."),
+    "reference_invalid": Text(
+        de="Das ist keine gültige Referenznummer. Sie sieht so aus: {example}",
+        en="This is not a valid reference number. It looks like this: {example}",
+    ),
 }
 
 
