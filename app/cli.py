@@ -1,4 +1,4 @@
-"""The `rathaus` command: serve, worker, migrate, seed-demo, openapi."""
+"""The `rathaus` command: serve, worker, migrate, seed-demo, openapi, mail-test."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
 
 def _refuse_unsafe(settings: Settings) -> None:
-    from app.identity.registry import build_registry
-    from app.startup import production_problems
+    from app.startup import check_providers, production_problems
 
     problems = production_problems(settings)
     if problems:
@@ -25,7 +24,7 @@ def _refuse_unsafe(settings: Settings) -> None:
             print(f"Refusing to start: {problem}", file=sys.stderr)
         raise SystemExit(2)
     try:
-        build_registry(settings)
+        check_providers(settings)
     except ConfigurationError as exc:
         print(f"Refusing to start: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -113,6 +112,43 @@ def cmd_seed_demo(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mail_test(args: argparse.Namespace) -> int:
+    from app.core.db import Database, create_engine
+    from app.core.i18n import Language
+    from app.core.logging import configure_logging
+    from app.notifications.errors import InvalidRecipientAddress
+    from app.notifications.service import notification_service
+    from app.notifications.transports import build_transport
+
+    settings = get_settings()
+    build_transport(settings)  # names an unknown or, in production, a development-only one
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    async def main() -> str:
+        database = Database(create_engine(settings, pooled=False))
+        try:
+            async with database.transaction() as session:
+                delivery_id = await notification_service.send_test_message(
+                    session, args.to, Language(args.language), instance=settings.public_base_url
+                )
+            return str(delivery_id)
+        finally:
+            await database.dispose()
+
+    try:
+        delivery_id = asyncio.run(main())
+    except InvalidRecipientAddress:
+        print("--to is not a valid e-mail address.", file=sys.stderr)
+        return 2
+    print(
+        f"Test message queued as delivery {delivery_id}; the job worker sends it through the"
+        f" {settings.mail_transport} transport."
+    )
+    if settings.mail_transport == "file":
+        print(f"It will appear as an .eml file under {settings.mail_dir}.")
+    return 0
+
+
 def render_openapi() -> str:
     from app.main import create_app
 
@@ -168,6 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="Fail if the file differs from the app."
     )
     openapi.set_defaults(handler=cmd_openapi)
+
+    mail_test = commands.add_parser(
+        "mail-test", help="Queue a test message, to check the mail settings."
+    )
+    mail_test.add_argument("--to", required=True, help="Address to send the test message to.")
+    mail_test.add_argument(
+        "--language", choices=["de", "en"], default="de", help="Language (default de)."
+    )
+    mail_test.set_defaults(handler=cmd_mail_test)
     return parser
 
 

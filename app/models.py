@@ -17,6 +17,7 @@ from app.identity.models import (
     StaffRoleGrant,
     StaffUser,
 )
+from app.notifications.models import NotificationDelivery
 from app.organisation.models import Branch, Department
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "Job",
     "JobSchedule",
     "LoginAttempt",
+    "NotificationDelivery",
     "RateLimitCounter",
     "ReferenceNumber",
     "RefreshToken",

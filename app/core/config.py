@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"  # noqa: S105 - refused in production
+DEFAULT_MAIL_FROM = "Digitales Rathaus <rathaus@localhost>"  # refused in production
 
 
 class Environment(StrEnum):
     development = "development"
     test = "test"
     production = "production"
+
+
+class SmtpSecurity(StrEnum):
+    starttls = "starttls"
+    tls = "tls"
+    none = "none"
 
 
 def _split_csv(value: object) -> object:
@@ -88,6 +96,17 @@ class Settings(BaseSettings):
     login_ttl_seconds: int = Field(default=600, ge=60)
     token_rate_limit_per_minute: int = Field(default=20, ge=1)
     oidc_providers: list[OidcProviderSettings] = Field(default_factory=list)
+    mail_transport: str = "file"
+    mail_from: str = DEFAULT_MAIL_FROM
+    mail_dir: Path = PROJECT_ROOT / "var" / "mail"
+    mail_delivery_retention_days: int = Field(default=90, ge=1)
+    smtp_host: str = "localhost"
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_security: SmtpSecurity = SmtpSecurity.starttls
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    smtp_ca_file: Path | None = None
 
     _split = field_validator(
         "cors_origins",
@@ -95,6 +114,14 @@ class Settings(BaseSettings):
         "auth_return_to_allowlist",
         mode="before",
     )(_split_csv)
+
+    @field_validator("mail_from")
+    @classmethod
+    def _sender_address(cls, value: str) -> str:
+        _name, address = parseaddr(value)
+        if "@" not in address:
+            raise ValueError("must be an address, optionally with a name: Name <local@domain>")
+        return value
 
     @property
     def is_sqlite(self) -> bool:

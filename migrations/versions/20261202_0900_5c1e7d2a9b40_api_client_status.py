@@ -1,7 +1,7 @@
 """Integrator clients get a status (`active`, `revoked`) run by their state machine.
 
 Revision ID: 5c1e7d2a9b40
-Revises: fd54e4ed4ba8
+Revises: b262d14e4667
 Create Date: 2026-12-02 09:00:00+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5c1e7d2a9b40"
-down_revision: str | None = "fd54e4ed4ba8"
+down_revision: str | None = "b262d14e4667"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

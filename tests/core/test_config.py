@@ -17,6 +17,9 @@ SAFE_PRODUCTION = {
     "RATHAUS_SECRET_KEY": "k" * 48,
     "RATHAUS_DATABASE_URL": "postgresql+asyncpg://rathaus@127.0.0.1:9/rathaus",
     "RATHAUS_IDENTITY_PROVIDERS": "oidc",
+    "RATHAUS_MAIL_TRANSPORT": "smtp",
+    "RATHAUS_MAIL_FROM": "Stadt Dortmund <buergerdienste@stadt.example>",
+    "RATHAUS_SMTP_HOST": "mail.stadt.example",
 }
 
 
@@ -62,6 +65,8 @@ def test_safe_production_settings_start() -> None:
         ({"RATHAUS_IDENTITY_PROVIDERS": "oidc,mock-eid"}, "RATHAUS_IDENTITY_PROVIDERS"),
         ({"RATHAUS_IDENTITY_PROVIDERS": "dev-login"}, "RATHAUS_IDENTITY_PROVIDERS"),
         ({"RATHAUS_JWT_PRIVATE_KEY_FILE": ""}, "RATHAUS_JWT_PRIVATE_KEY_FILE"),
+        ({"RATHAUS_MAIL_TRANSPORT": "file"}, "RATHAUS_MAIL_TRANSPORT"),
+        ({"RATHAUS_MAIL_FROM": "Digitales Rathaus <rathaus@localhost>"}, "RATHAUS_MAIL_FROM"),
     ],
 )
 def test_production_refuses_unsafe_setting_naming_it(
