@@ -60,6 +60,8 @@ async def test_production_responses_add_hsts(
             "secret_key": "x" * 40,
             "identity_providers": [],
             "database_url": "postgresql+asyncpg://u@db/rathaus",
+            "mail_transport": "smtp",
+            "mail_from": "Stadt <rathaus@stadt.example>",
         }
     )
     async with client_for(create_app(production, database=db)) as client:
