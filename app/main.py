@@ -29,8 +29,7 @@ from app.identity.authenticator import TokenAuthenticator
 from app.identity.context import IdentityContext
 from app.identity.jwt import load_signing_key
 from app.identity.registry import build_registry as build_provider_registry
-from app.identity.router import pages as identity_pages
-from app.identity.router import router as identity_router
+from app.identity.router import routers as identity_routers
 from app.organisation.router import router as organisation_router
 from app.startup import production_problems
 from app.tasks import build_registry
@@ -92,10 +91,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     install_problem_handlers(app)
     install_docs(app)
-    app.include_router(identity_router)
-    app.include_router(identity_pages)
-    app.include_router(organisation_router)
+    # Probes first: they are matched on every health check, before all API routes.
     app.include_router(_operations_router())
+    for router in identity_routers:
+        app.include_router(router)
+    app.include_router(organisation_router)
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

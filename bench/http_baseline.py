@@ -230,8 +230,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--reference-pool-size",
         type=_positive_int,
-        help="Pool size (and as many overflow) of the reference app's engine, per worker "
-        "(default: the project's, RATHAUS_DATABASE_POOL_SIZE or 10).",
+        help="Pool size (and half as many overflow) of the reference app's engine, per worker "
+        "(default: the project's, RATHAUS_DATABASE_POOL_SIZE or its default).",
     )
     parser.add_argument(
         "--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="What to bench."

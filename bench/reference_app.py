@@ -72,7 +72,7 @@ def create() -> FastAPI:
     no pre-ping at checkout."""
     pool_size = int(os.environ[POOL_SIZE_VARIABLE])
     engine = create_async_engine(
-        os.environ[DATABASE_URL_VARIABLE], pool_size=pool_size, max_overflow=pool_size
+        os.environ[DATABASE_URL_VARIABLE], pool_size=pool_size, max_overflow=pool_size // 2
     )
 
     @asynccontextmanager

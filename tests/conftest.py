@@ -155,6 +155,12 @@ class RolledBackDatabase(Database):
             autoflush=False,
         )
 
+    async def read_connection(self) -> AsyncConnection:
+        return self.connection
+
+    async def release(self, connection: AsyncConnection) -> None:
+        """The outer connection stays open for the rest of the test."""
+
 
 @pytest.fixture
 async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:

@@ -44,7 +44,7 @@ def expected_version(if_match: str | None, current_version: int) -> int:
     return current_version
 
 
-def if_match_header(
+async def if_match_header(
     if_match: Annotated[
         str | None,
         Header(

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     env: Environment = Environment.development
     debug: bool = False
     database_url: str = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'rathaus.db'}"
-    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_pool_size: int = Field(default=20, ge=1, le=200)
     sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
     secret_key: str = DEFAULT_SECRET_KEY
     public_base_url: str = "http://127.0.0.1:8000"

@@ -4,6 +4,14 @@ SQLite is the embedded default. Its driver's own transaction handling is switche
 that we emit `BEGIN` ourselves: `BEGIN IMMEDIATE` for sessions that write, which takes the
 write lock up front and lets `busy_timeout` queue concurrent writers instead of failing
 with "database is locked" half-way through a transaction.
+
+Three ways to reach the database:
+* writing sessions (`Database.session()`), one transaction each;
+* read-only sessions (`session(read_only=True)`): a deferred `BEGIN` on SQLite, `BEGIN READ
+  ONLY` on PostgreSQL, and never a commit;
+* plain read connections (`read_connection()`) for hot read paths in SQLAlchemy Core: no
+  transaction at all (autocommit), so one `SELECT` is one round trip. Only `SELECT`s may run
+  on them.
 """
 
 from __future__ import annotations
@@ -15,8 +23,9 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -36,6 +45,7 @@ NAMING_CONVENTION = {
 }
 
 READ_ONLY_OPTION = "rathaus_read_only"
+PLAIN_READ_OPTION = "rathaus_plain_read"
 # RFC 5321 limits a forward path to 256 octets, which leaves 254 for the address itself; the
 # e-mail validator refuses anything longer.
 EMAIL_LENGTH = 254
@@ -93,26 +103,55 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        options = conn.get_execution_options()
+        if options.get(PLAIN_READ_OPTION, False):
+            return
+        conn.exec_driver_sql("BEGIN" if options.get(READ_ONLY_OPTION, False) else "BEGIN IMMEDIATE")
+
+
+def _refuse_writes_outside_a_transaction(engine: AsyncEngine) -> None:
+    """A plain read connection commits every statement at once, so it runs only SELECTs."""
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _check(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if conn.get_execution_options().get(PLAIN_READ_OPTION, False) and not _is_select(statement):
+            raise PlainReadWrite(f"only SELECT on a plain read connection, not {statement[:20]!r}")
+
+
+def _is_select(statement: str) -> bool:
+    keyword = statement.lstrip()[:6].upper()
+    return keyword == "SELECT" or keyword.startswith("WITH")
+
+
+class PlainReadWrite(RuntimeError):
+    """Code tried to change data through a plain read connection."""
 
 
 def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
+    """The process's engine. The pool keeps `RATHAUS_DATABASE_POOL_SIZE` connections, with
+    half as many again as overflow: a pool smaller than the requests one process serves at
+    once would close and reopen connections under load. Connections are not pinged at
+    checkout (a round trip per request); a broken one fails its request with 503, is
+    discarded, and `pool_recycle` retires old ones before a server or proxy drops them."""
     url = settings.database_url
-    if url.startswith("sqlite"):
-        engine = create_async_engine(
-            url, poolclass=NullPool if not pooled else None, hide_parameters=True
-        )
-        _install_sqlite_hooks(engine, settings.sqlite_busy_timeout_ms)
-        return engine
-    kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 1800, "hide_parameters": True}
-    if pooled:
-        kwargs.update(
-            pool_size=settings.database_pool_size, max_overflow=settings.database_pool_size
-        )
-    else:
+    kwargs: dict[str, Any] = {"hide_parameters": True}
+    if not pooled:
         kwargs["poolclass"] = NullPool
-    return create_async_engine(url, **kwargs)
+    elif make_url(url).database not in (None, "", ":memory:"):
+        kwargs.update(
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_pool_size // 2,
+            pool_recycle=1800,
+        )
+    if url.startswith("sqlite"):
+        # Connections are rolled back by SQLAlchemy whenever they end a transaction; a second
+        # rollback on their way back into the pool would only cost a trip to aiosqlite's thread.
+        engine = create_async_engine(url, pool_reset_on_return=None, **kwargs)
+        _install_sqlite_hooks(engine, settings.sqlite_busy_timeout_ms)
+    else:
+        engine = create_async_engine(url, **kwargs)
+    _refuse_writes_outside_a_transaction(engine)
+    return engine
 
 
 class Database:
@@ -121,7 +160,13 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
-        self.read_engine = engine.execution_options(**{READ_ONLY_OPTION: True})
+        read_only: dict[str, Any] = {READ_ONLY_OPTION: True}
+        plain: dict[str, Any] = {PLAIN_READ_OPTION: True}
+        if not self.is_sqlite:
+            read_only["postgresql_readonly"] = True
+            plain["isolation_level"] = "AUTOCOMMIT"
+        self.read_engine = engine.execution_options(**read_only)
+        self.plain_read_engine = engine.execution_options(**plain)
         self._write = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
 
@@ -138,6 +183,13 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    async def read_connection(self) -> AsyncConnection:
+        """A plain read connection (see the module's docstring); give it back with `release`."""
+        return await self.plain_read_engine.connect()
+
+    async def release(self, connection: AsyncConnection) -> None:
+        await connection.close()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Language(StrEnum):
@@ -32,6 +33,7 @@ class Text:
         return Text(de=self.de.format(**values), en=self.en.format(**values))
 
 
+@lru_cache(maxsize=256)
 def negotiate_language(header: str | None) -> Language:
     """Pick de or en from an Accept-Language header (RFC 9110 §12.5.4), honouring q-values."""
     if not header:

@@ -9,9 +9,20 @@ import traceback
 import structlog
 
 
-def _stderr_logger(*_args: object) -> structlog.PrintLogger:
-    # Resolved per logger, so redirected stderr (test capture, daemons) is honoured.
-    return structlog.PrintLogger(sys.stderr)
+class StderrLogger:
+    """Writes each line to whatever `sys.stderr` is at that moment, so that a logger bound
+    once (the access log's) still follows a redirected stderr (test capture, daemons)."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _stderr_logger(*_args: object) -> StderrLogger:
+    return StderrLogger()
 
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,9 +33,22 @@ JOBS_FINISHED = Counter(
 )
 
 
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-    HTTP_LATENCY.labels(method=method, route=route).observe(seconds)
+    # `labels()` takes a lock and builds a key on every call; routes and statuses are few.
+    key = (method, route, status)
+    children = _children.get(key)
+    if children is None:
+        children = (
+            HTTP_REQUESTS.labels(method=method, route=route, status=str(status)),
+            HTTP_LATENCY.labels(method=method, route=route),
+        )
+        _children[key] = children
+    counter, latency = children
+    counter.inc()
+    latency.observe(seconds)
 
 
 def render() -> tuple[bytes, str]:

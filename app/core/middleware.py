@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import structlog
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,7 +18,6 @@ from app.core.errors import PayloadTooLarge
 from app.core.i18n import current_language, negotiate_language
 from app.core.problems import PROBLEM_MEDIA_TYPE, problem_json_body
 
-REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 access_logger = structlog.get_logger("rathaus.access")
@@ -34,6 +33,7 @@ _API_SECURITY_HEADERS = {
 }
 _HTML_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self' {origins}; frame-ancestors 'none'"
 _DOCS_PATHS = ("/docs", "/redoc")
+_DOCS_CSP = DOCS_CSP.encode()
 
 
 def route_template(scope: Scope) -> str:
@@ -44,30 +44,40 @@ def route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Request id, language negotiation, security headers, access log and metrics."""
+    """Request id, language negotiation, security headers, access log and metrics.
+
+    It runs for every request, so it works on the raw ASGI header lists and builds what it
+    can once, here, rather than per request.
+    """
 
     def __init__(self, app: ASGIApp, *, hsts: bool, form_action_origins: str = "") -> None:
         self.app = app
-        self.hsts = hsts
-        self.html_csp = _HTML_CSP.format(origins=form_action_origins).replace("  ", " ")
+        html_csp = _HTML_CSP.format(origins=form_action_origins).replace("  ", " ")
+        self.html_csp = html_csp.encode()
+        static = dict(_API_SECURITY_HEADERS)
+        if hsts:
+            static["strict-transport-security"] = "max-age=31536000; includeSubDomains"
+        self._static_headers = [(name.encode(), value.encode()) for name, value in static.items()]
+        # Bound once with the configuration of the app's start: one line per request.
+        self._access_log = access_logger.bind()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        request_id = _request_id(headers.get(REQUEST_ID_HEADER))
+        request_id, accept_language = _request_headers(scope["headers"])
         scope.setdefault("state", {})["request_id"] = request_id
-        language_token = current_language.set(negotiate_language(headers.get("accept-language")))
+        language_token = current_language.set(negotiate_language(accept_language))
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         method = scope["method"]
-        status_holder: dict[str, int] = {"status": 500}
+        status = 500
 
         async def send_wrapper(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                self._decorate(scope, message, request_id)
+                status = message["status"]
+                message["headers"] = self._decorate(scope, message, request_id)
             elif method == "HEAD" and message.get("body"):
                 # The route answered HEAD as a GET; its headers stay, its body does not.
                 message = {**message, "body": b""}
@@ -78,9 +88,8 @@ class RequestContextMiddleware:
         finally:
             duration = time.perf_counter() - started
             template = route_template(scope)
-            status = status_holder["status"]
             metrics.observe_request(method, template, status, duration)
-            access_logger.info(
+            self._access_log.info(
                 "request",
                 method=method,
                 route=template,
@@ -90,26 +99,43 @@ class RequestContextMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
             current_language.reset(language_token)
 
-    def _decorate(self, scope: Scope, message: Message, request_id: str) -> None:
-        response_headers = MutableHeaders(scope=message)
-        response_headers[REQUEST_ID_HEADER] = request_id
+    def _decorate(self, scope: Scope, message: Message, request_id: str) -> list[Any]:
+        """The response's headers plus ours; headers the route set itself win."""
+        headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+        present = {name.lower(): value for name, value in headers}
+        headers.append((b"x-request-id", request_id.encode()))
+        headers.extend(item for item in self._static_headers if item[0] not in present)
         path: str = scope["path"]
-        content_type = response_headers.get("content-type", "")
-        for name, value in _API_SECURITY_HEADERS.items():
-            response_headers.setdefault(name, value)
+        csp: bytes | None = None
         if path.startswith(_DOCS_PATHS):
-            response_headers["content-security-policy"] = DOCS_CSP
-        elif content_type.startswith("text/html"):
-            response_headers["content-security-policy"] = self.html_csp
-        if path.startswith("/api/") and "cache-control" not in response_headers:
-            response_headers["cache-control"] = "no-store"
-        if self.hsts:
-            response_headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"
-        vary = response_headers.get("vary")
+            csp = _DOCS_CSP
+        elif present.get(b"content-type", b"").startswith(b"text/html"):
+            csp = self.html_csp
+        if csp is not None:
+            headers = [h for h in headers if h[0] != b"content-security-policy"]
+            headers.append((b"content-security-policy", csp))
+        if path.startswith("/api/") and b"cache-control" not in present:
+            headers.append((b"cache-control", b"no-store"))
+        vary = present.get(b"vary")
         if vary is None:
-            response_headers["vary"] = "Accept-Language"
-        elif "accept-language" not in vary.lower():
-            response_headers["vary"] = vary + ", Accept-Language"
+            headers.append((b"vary", b"Accept-Language"))
+        elif b"accept-language" not in vary.lower():
+            headers = [h for h in headers if h[0].lower() != b"vary"]
+            headers.append((b"vary", vary + b", Accept-Language"))
+        return headers
+
+
+def _request_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str, str | None]:
+    """The request id to use and the Accept-Language header, in one pass over the headers."""
+    incoming: str | None = None
+    accept_language: str | None = None
+    for name, value in raw:
+        lowered = name.lower()
+        if lowered == b"x-request-id":
+            incoming = value.decode("latin-1")
+        elif lowered == b"accept-language":
+            accept_language = value.decode("latin-1")
+    return _request_id(incoming), accept_language
 
 
 def _request_id(incoming: str | None) -> str:

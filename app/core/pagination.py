@@ -19,7 +19,8 @@ from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 from sqlalchemy import (
     ColumnElement,
     DateTime,
@@ -32,7 +33,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
@@ -60,6 +61,13 @@ class Page(BaseModel, Generic[T]):
     )
 
 
+def _whole_number(value: object) -> object:
+    """`limit=20`, not `limit=20.0` or `limit=+20`: a query integer is digits only."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise PydanticCustomError("int_parsing", "not a whole number")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class PageParams:
     cursor: str | None
@@ -67,15 +75,17 @@ class PageParams:
     secret: bytes
 
 
-def page_params(
+async def page_params(
     request: Request,
     cursor: Annotated[
         str | None,
         Query(max_length=512, description="Opaque cursor from a previous page's `next_cursor`."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, at most 100.")] = (
-        DEFAULT_LIMIT
-    ),
+    limit: Annotated[
+        int,
+        Query(ge=1, le=MAX_LIMIT, description="Page size, at most 100."),
+        BeforeValidator(_whole_number),
+    ] = DEFAULT_LIMIT,
 ) -> PageParams:
     secret = request.app.state.settings.secret_key.encode()
     return PageParams(cursor=cursor, limit=limit, secret=secret)
@@ -231,15 +241,19 @@ def _page_statement(statement: Select[Any], order: SortOrder, params: PageParams
     return statement.order_by(*order.order_by()).limit(params.limit + 1)
 
 
+def _sort_order(order_by: Sequence[OrderItem] | SortOrder) -> SortOrder:
+    return order_by if isinstance(order_by, SortOrder) else SortOrder(order_by)
+
+
 async def paginate(
     session: AsyncSession,
     statement: Select[Any],
     *,
-    order_by: Sequence[OrderItem],
+    order_by: Sequence[OrderItem] | SortOrder,
     params: PageParams,
 ) -> tuple[list[Any], str | None]:
     """One page of the entities `statement` selects, sorted by columns of that entity."""
-    order = SortOrder(order_by)
+    order = _sort_order(order_by)
     entities = list((await session.scalars(_page_statement(statement, order, params))).all())
     if len(entities) <= params.limit:
         return entities, None
@@ -251,18 +265,19 @@ async def paginate(
 
 
 async def paginate_rows(
-    session: AsyncSession,
+    connection: AsyncSession | AsyncConnection,
     statement: Select[Any],
     *,
-    order_by: Sequence[OrderItem],
+    order_by: Sequence[OrderItem] | SortOrder,
     params: PageParams,
 ) -> tuple[list[RowMapping], str | None]:
     """One page of the rows a Core `select()` of columns returns, as mappings.
 
-    For hot read paths that need no entities. Every sort column must be selected.
+    For hot read paths that need no entities, best on a plain connection (`ReadConnection`)
+    with a `SortOrder` built once. Every sort column must be selected.
     """
-    order = SortOrder(order_by)
-    result = await session.execute(_page_statement(statement, order, params))
+    order = _sort_order(order_by)
+    result = await connection.execute(_page_statement(statement, order, params))
     rows = list(result.mappings().all())
     if len(rows) <= params.limit:
         return rows, None

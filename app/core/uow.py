@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.responses import Response
 
 from app.core.db import Database
@@ -25,6 +25,7 @@ class UnitOfWork:
         self._database = database
         self.read_only = read_only
         self._session: AsyncSession | None = None
+        self._connection: AsyncConnection | None = None
         self._before_commit: list[BeforeCommit] = []
         self._after_commit: list[AfterCommit] = []
         self._after_rollback: list[AfterRollback] = []
@@ -34,6 +35,13 @@ class UnitOfWork:
         if self._session is None:
             self._session = self._database.session(read_only=self.read_only)
         return self._session
+
+    async def connection(self) -> AsyncConnection:
+        """A plain read-only connection, for hot read paths written in SQLAlchemy Core: no
+        session, no identity map, no transaction to begin or end."""
+        if self._connection is None:
+            self._connection = await self._database.read_connection()
+        return self._connection
 
     def before_commit(self, hook: BeforeCommit) -> None:
         """Run inside the transaction, with the response about to be sent."""
@@ -85,6 +93,8 @@ class UnitOfWork:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self._connection is not None:
+            await self._database.release(self._connection)
 
 
 def get_uow(request: Request) -> UnitOfWork:
@@ -102,5 +112,11 @@ async def get_read_session(request: Request) -> AsyncSession:
     return get_uow(request).session
 
 
+async def get_read_connection(request: Request) -> AsyncConnection:
+    """The request's plain connection for Core reads; the route stays read-only."""
+    return await get_uow(request).connection()
+
+
 WriteSession = Annotated[AsyncSession, Depends(get_session)]
 ReadSession = Annotated[AsyncSession, Depends(get_read_session)]
+ReadConnection = Annotated[AsyncConnection, Depends(get_read_connection)]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Response
 
@@ -11,7 +11,7 @@ from app.core.errors import InvalidCursor, PreconditionFailed, PreconditionRequi
 from app.core.openapi import response_headers
 from app.core.pagination import PageParams, page_params
 from app.core.routing import api_router, problem_responses
-from app.core.uow import ReadSession, WriteSession
+from app.core.uow import ReadConnection, ReadSession, WriteSession
 from app.organisation.errors import BranchNotFound, DepartmentNotFound
 from app.organisation.schemas import (
     BranchPage,
@@ -38,9 +38,9 @@ DepartmentId = Annotated[uuid.UUID, Path(description="The department's `id`.")]
     "accessibility, ordered by name. Public; no sign-in needed.",
     responses=problem_responses(InvalidCursor),
 )
-async def list_branches(session: ReadSession, params: Pagination) -> BranchPage:
-    branches, next_cursor = await branch_service.list(session, params)
-    return BranchPage(items=[branch_service.to_read(b) for b in branches], next_cursor=next_cursor)
+async def list_branches(connection: ReadConnection, params: Pagination) -> dict[str, Any]:
+    branches, next_cursor = await branch_service.list(connection, params)
+    return {"items": branches, "next_cursor": next_cursor}
 
 
 @router.get(
