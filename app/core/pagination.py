@@ -24,10 +24,12 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import (
     ColumnElement,
     DateTime,
+    Integer,
     RowMapping,
     Select,
     TypeDecorator,
     and_,
+    bindparam,
     literal,
     or_,
     tuple_,
@@ -114,16 +116,22 @@ class SortOrder:
         return [key.column.desc() if key.descending else key.column.asc() for key in self.keys]
 
     def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
-        """Rows that come after a row with these sort values.
+        """Rows that come after a row with these sort values."""
+        return self.after_bound(
+            [
+                literal(value, type_=key.column.type)
+                for key, value in zip(self.keys, values, strict=True)
+            ]
+        )
+
+    def after_bound(self, bound: Sequence[ColumnElement[Any]]) -> ColumnElement[bool]:
+        """Rows that come after a row whose sort values are these expressions (literals or
+        bind parameters).
 
         One direction is one row-value comparison. Mixed directions expand to
         `a > x OR (a = x AND b < y) OR …`, led by `a >= x` so that an index on `a` still
         bounds the scan.
         """
-        bound = [
-            literal(value, type_=key.column.type)
-            for key, value in zip(self.keys, values, strict=True)
-        ]
         columns = [key.column for key in self.keys]
         directions = {key.descending for key in self.keys}
         if directions == {False}:
@@ -264,23 +272,41 @@ async def paginate(
     return entities, encode_cursor(values, params.secret, order)
 
 
-async def paginate_rows(
-    connection: AsyncSession | AsyncConnection,
-    statement: Select[Any],
-    *,
-    order_by: Sequence[OrderItem] | SortOrder,
-    params: PageParams,
-) -> tuple[list[RowMapping], str | None]:
-    """One page of the rows a Core `select()` of columns returns, as mappings.
+class KeysetPager:
+    """Pages of one Core `select()` in one sort order, for hot read paths.
 
-    For hot read paths that need no entities, best on a plain connection (`ReadConnection`)
-    with a `SortOrder` built once. Every sort column must be selected.
+    Both statements, the first page's and the one after a cursor, are built once with bind
+    parameters for the limit and the cursor's values, so a request only binds values: no
+    statement is built and no cache key computed per request.
     """
-    order = _sort_order(order_by)
-    result = await connection.execute(_page_statement(statement, order, params))
-    rows = list(result.mappings().all())
-    if len(rows) <= params.limit:
-        return rows, None
-    rows = rows[: params.limit]
-    values = [rows[-1][key.column] for key in order.keys]
-    return rows, encode_cursor(values, params.secret, order)
+
+    def __init__(self, statement: Select[Any], order_by: Sequence[OrderItem]) -> None:
+        self.order = SortOrder(order_by)
+        limit = bindparam("page_limit", type_=Integer())
+        ordered = statement.order_by(*self.order.order_by())
+        self._names = [f"after_{number}" for number in range(len(self.order.keys))]
+        after = self.order.after_bound(
+            [
+                bindparam(name, type_=key.column.type)
+                for name, key in zip(self._names, self.order.keys, strict=True)
+            ]
+        )
+        self._first = ordered.limit(limit)
+        self._next = ordered.where(after).limit(limit)
+
+    async def page(
+        self, connection: AsyncSession | AsyncConnection, params: PageParams
+    ) -> tuple[list[RowMapping], str | None]:
+        """One page of rows as mappings, and the cursor of the next page (None at the end)."""
+        values: dict[str, Any] = {"page_limit": params.limit + 1}
+        statement = self._first
+        if params.cursor is not None:
+            after = decode_cursor(params.cursor, params.secret, self.order)
+            values.update(zip(self._names, after, strict=True))
+            statement = self._next
+        rows = list((await connection.execute(statement, values)).mappings().all())
+        if len(rows) <= params.limit:
+            return rows, None
+        rows = rows[: params.limit]
+        last = [rows[-1][key.column] for key in self.order.keys]
+        return rows, encode_cursor(last, params.secret, self.order)

@@ -112,10 +112,11 @@ class RathausRoute(APIRoute):
             has_body = self.body_field is not None and request.method not in SAFE_METHODS
             if has_body:
                 _require_content_type(request, json=expects_json)
-            errors = _unknown_query_errors(request, known_query)
-            errors += await unsafe_text_errors(request, body=body_kind if has_body else None)
-            if errors:
-                raise ValidationFailed(extensions={"errors": errors})
+            if has_body or scope_has_parameters(request.scope):
+                errors = _unknown_query_errors(request, known_query)
+                errors += await unsafe_text_errors(request, body=body_kind if has_body else None)
+                if errors:
+                    raise ValidationFailed(extensions={"errors": errors})
             return await endpoint_handler(request)
 
         async def handler(request: Request) -> Response:
@@ -141,6 +142,11 @@ class RathausRoute(APIRoute):
 
 def _is_head_of_get(scope: Scope, methods: set[str] | None) -> bool:
     return scope.get("method") == "HEAD" and bool(methods) and "GET" in (methods or ())
+
+
+def scope_has_parameters(scope: Scope) -> bool:
+    """Whether the request carries a query string or path parameters to check at all."""
+    return bool(scope.get("query_string") or scope.get("path_params"))
 
 
 def accepts_any_query() -> None:

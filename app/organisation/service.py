@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.core.audit import record
 from app.core.auth import MissingRole
 from app.core.concurrency import expected_version, update_versioned
-from app.core.pagination import PageParams, SortOrder, paginate, paginate_rows
+from app.core.pagination import KeysetPager, PageParams, paginate
 from app.core.principal import Principal, Role
 from app.core.schemas import LocalizedText
 from app.organisation.errors import BranchNotFound, DepartmentNotFound
@@ -26,8 +26,7 @@ from app.organisation.schemas import (
 
 # The branch list is a hot read path: SQLAlchemy Core on a plain read connection, the sort
 # order built once, rows shaped straight into the response (validated once, by the router).
-_BRANCH_ROWS = select(*Branch.__table__.c)
-BRANCH_ORDER = SortOrder([Branch.name, Branch.id])
+_BRANCH_PAGES = KeysetPager(select(*Branch.__table__.c), order_by=[Branch.name, Branch.id])
 
 # Contact details may be removed with null; null for anything else (the branch is or is not
 # wheelchair accessible) changes nothing, as for a department's name.
@@ -81,9 +80,7 @@ class BranchService:
     async def list(
         self, connection: AsyncConnection, params: PageParams
     ) -> tuple[list[dict[str, Any]], str | None]:
-        rows, next_cursor = await paginate_rows(
-            connection, _BRANCH_ROWS, order_by=BRANCH_ORDER, params=params
-        )
+        rows, next_cursor = await _BRANCH_PAGES.page(connection, params)
         return [self.row_to_read(row) for row in rows], next_cursor
 
     async def get(self, session: AsyncSession, branch_id: uuid.UUID) -> Branch:
