@@ -2,8 +2,11 @@
 
 from fastapi import FastAPI
 
+from app.core.runtime import tune_garbage_collector
 from app.main import create_app
 
 
 def create() -> FastAPI:
-    return create_app()
+    app = create_app()
+    tune_garbage_collector()
+    return app

@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
-from fastapi.middleware.cors import CORSMiddleware
 from pydantic import BaseModel
 
 from app.core import metrics
@@ -20,7 +19,7 @@ from app.core.errors import ServiceUnavailable
 from app.core.i18n import Text
 from app.core.jobs.worker import Worker
 from app.core.logging import configure_logging
-from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.middleware import BodySizeLimitMiddleware, CorsWhenAsked, RequestContextMiddleware
 from app.core.migrations import current_revisions, head_revisions
 from app.core.openapi import build_openapi
 from app.core.problems import install_problem_handlers
@@ -100,7 +99,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
-        CORSMiddleware,
+        CorsWhenAsked,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=[

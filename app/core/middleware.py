@@ -5,22 +5,24 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import metrics
 from app.core.docs import DOCS_CSP
 from app.core.errors import PayloadTooLarge
 from app.core.i18n import current_language, negotiate_language
+from app.core.logging import access_log_writer
 from app.core.problems import PROBLEM_MEDIA_TYPE, problem_json_body
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
-access_logger = structlog.get_logger("rathaus.access")
 
 _API_SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -33,6 +35,9 @@ _API_SECURITY_HEADERS = {
 }
 _HTML_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self' {origins}; frame-ancestors 'none'"
 _DOCS_PATHS = ("/docs", "/redoc")
+# Texts follow Accept-Language; CORS headers follow Origin (see `CorsWhenAsked`).
+_VARY_BY = (b"Accept-Language", b"Origin")
+_VARY = b", ".join(_VARY_BY)
 _DOCS_CSP = DOCS_CSP.encode()
 
 
@@ -58,8 +63,7 @@ class RequestContextMiddleware:
         if hsts:
             static["strict-transport-security"] = "max-age=31536000; includeSubDomains"
         self._static_headers = [(name.encode(), value.encode()) for name, value in static.items()]
-        # Bound once with the configuration of the app's start: one line per request.
-        self._access_log = access_logger.bind()
+        self._access_log = access_log_writer()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,13 +93,7 @@ class RequestContextMiddleware:
             duration = time.perf_counter() - started
             template = route_template(scope)
             metrics.observe_request(method, template, status, duration)
-            self._access_log.info(
-                "request",
-                method=method,
-                route=template,
-                status=status,
-                duration_ms=round(duration * 1000, 2),
-            )
+            self._access_log(method, template, status, duration, request_id)
             structlog.contextvars.unbind_contextvars("request_id")
             current_language.reset(language_token)
 
@@ -118,10 +116,12 @@ class RequestContextMiddleware:
             headers.append((b"cache-control", b"no-store"))
         vary = present.get(b"vary")
         if vary is None:
-            headers.append((b"vary", b"Accept-Language"))
-        elif b"accept-language" not in vary.lower():
-            headers = [h for h in headers if h[0].lower() != b"vary"]
-            headers.append((b"vary", vary + b", Accept-Language"))
+            headers.append((b"vary", _VARY))
+        else:
+            missing = [v for v in _VARY_BY if v.lower() not in vary.lower()]
+            if missing:
+                headers = [h for h in headers if h[0].lower() != b"vary"]
+                headers.append((b"vary", b", ".join([vary, *missing])))
         return headers
 
 
@@ -142,6 +142,43 @@ def _request_id(incoming: str | None) -> str:
     if incoming and _VALID_REQUEST_ID.match(incoming):
         return incoming
     return uuid.uuid4().hex
+
+
+class CorsWhenAsked:
+    """Starlette's CORS middleware, for the requests that are cross-origin at all.
+
+    A request without `Origin` (server-to-server calls, same-origin pages, health checks)
+    goes straight on; `RequestContextMiddleware` adds the `Vary: Origin` that the CORS
+    middleware would have added to it.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        allow_origins: Sequence[str],
+        allow_methods: Sequence[str],
+        allow_headers: Sequence[str],
+        expose_headers: Sequence[str],
+        max_age: int,
+    ) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=allow_origins,
+            allow_methods=allow_methods,
+            allow_headers=allow_headers,
+            expose_headers=expose_headers,
+            max_age=max_age,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not any(
+            name.lower() == b"origin" for name, _ in scope["headers"]
+        ):
+            await self.app(scope, receive, send)
+            return
+        await self.cors(scope, receive, send)
 
 
 class BodySizeLimitMiddleware:

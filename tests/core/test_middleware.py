@@ -94,6 +94,22 @@ async def test_cors_allows_only_configured_origins(client: httpx.AsyncClient) ->
     assert "access-control-allow-origin" not in refused.headers
 
 
+async def test_responses_vary_by_language_and_origin_with_or_without_cors(
+    client: httpx.AsyncClient,
+) -> None:
+    plain = await client.get("/api/v1/branches")
+    cross_origin = await client.get("/api/v1/branches", headers={"Origin": "http://localhost:3000"})
+
+    assert plain.headers["vary"] == "Accept-Language, Origin"
+    assert "access-control-allow-origin" not in plain.headers
+    assert cross_origin.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert cross_origin.headers["access-control-expose-headers"]
+    assert {v.strip() for v in cross_origin.headers["vary"].split(",")} == {
+        "Accept-Language",
+        "Origin",
+    }
+
+
 async def test_metrics_count_requests_per_route_template(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
