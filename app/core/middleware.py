@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -141,7 +140,7 @@ def _request_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str, str | None]:
 def _request_id(incoming: str | None) -> str:
     if incoming and _VALID_REQUEST_ID.match(incoming):
         return incoming
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 class CorsWhenAsked:
@@ -192,9 +191,20 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and _too_large(declared, self.max_bytes):
+        declared: bytes | None = None
+        chunked = False
+        for name, value in scope["headers"]:
+            lowered = name.lower()
+            if lowered == b"content-length":
+                declared = value
+            elif lowered == b"transfer-encoding":
+                chunked = True
+        if declared is not None and _too_large(declared.decode("latin-1"), self.max_bytes):
             await _send_too_large(scope, send)
+            return
+        if not chunked:
+            # No body, or exactly the declared length: the server delivers no more than that.
+            await self.app(scope, receive, send)
             return
         received = 0
 

@@ -7,6 +7,7 @@ turns any unexpected exception into a 500 problem that reveals nothing about the
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from contextvars import Token
 from typing import Any
 
 import structlog
@@ -20,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
-from app.core.audit import current_actor
+from app.core.audit import Actor, current_actor
 from app.core.auth import Access
 from app.core.errors import (
     AppError,
@@ -32,9 +33,9 @@ from app.core.errors import (
     ValidationFailed,
 )
 from app.core.i18n import Text
-from app.core.problems import Problem, ValidationProblem, pointer_token
+from app.core.problems import Problem, ValidationProblem, handle_unexpected, pointer_token
 from app.core.text_input import BodyKind, unsafe_text_errors
-from app.core.uow import UnitOfWork, get_session
+from app.core.uow import UnitOfWork, get_read_connection, get_read_session, get_session
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 API_PREFIX = "/api/v1"
@@ -99,6 +100,9 @@ class RathausRoute(APIRoute):
         body_kind: BodyKind = "json" if expects_json else "form"
         access = find_access(self.dependant)
         writes = _depends_on(self.dependant, get_session)
+        uses_database = writes or any(
+            _depends_on(self.dependant, call) for call in (get_read_session, get_read_connection)
+        )
         known_query = (
             None
             if _depends_on(self.dependant, accepts_any_query)
@@ -106,9 +110,6 @@ class RathausRoute(APIRoute):
         )
 
         async def checked_endpoint(request: Request) -> Response:
-            if access is not None:
-                principal = await access.check(request)
-                request.state.actor_token = current_actor.set(principal.actor)
             has_body = self.body_field is not None and request.method not in SAFE_METHODS
             if has_body:
                 _require_content_type(request, json=expects_json)
@@ -120,14 +121,31 @@ class RathausRoute(APIRoute):
             return await endpoint_handler(request)
 
         async def handler(request: Request) -> Response:
+            if access is None and not uses_database:
+                # Nothing to authenticate, nothing to commit: health probes, public lists
+                # computed without the database.
+                try:
+                    return await checked_endpoint(request)
+                except (AppError, StarletteHTTPException, RequestValidationError):
+                    raise
+                except Exception as exc:
+                    return await handle_unexpected(request, exc)
             uow = UnitOfWork(request.app.state.database, read_only=not writes)
             request.state.uow = uow
+            actor_token: Token[Actor] | None = None
+
+            async def authorised_endpoint(request: Request) -> Response:
+                nonlocal actor_token
+                if access is not None:
+                    principal = await access.check(request)
+                    actor_token = current_actor.set(principal.actor)
+                return await checked_endpoint(request)
+
             try:
-                return await _run_in_unit_of_work(checked_endpoint, request, uow)
+                return await _run_in_unit_of_work(authorised_endpoint, request, uow)
             finally:
-                token = getattr(request.state, "actor_token", None)
-                if token is not None:
-                    current_actor.reset(token)
+                if actor_token is not None:
+                    current_actor.reset(actor_token)
                 await uow.close()
 
         return handler
@@ -216,8 +234,6 @@ async def _run_in_unit_of_work(
         raise
     except Exception as exc:
         await uow.rollback()
-        from app.core.problems import handle_unexpected
-
         return await handle_unexpected(request, exc)
     if response.status_code >= 400:
         await uow.rollback()
