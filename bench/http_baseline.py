@@ -136,7 +136,7 @@ class Ratio:
 @dataclass(frozen=True)
 class Report:
     generator: str
-    reference_pool_size: int
+    reference_pool_sizes: dict[str, int]
     load_average_before: float
     load_average_after: float
     measurements: list[Measurement]
@@ -262,6 +262,12 @@ def _non_negative_int(value: str) -> int:
     return number
 
 
+def _project_pool_size(backend: str) -> int:
+    """The pool the project uses on this backend, unless RATHAUS_DATABASE_POOL_SIZE says."""
+    url = "sqlite+aiosqlite:///bench.db" if backend == "sqlite" else DEFAULT_POSTGRES_DSN
+    return Settings(database_url=url).pool_size
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     # Anything else running skews the figures; this says how busy the machine was beforehand.
@@ -275,13 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not backends:
         print("Nothing left to benchmark.", file=sys.stderr)
         return 1
-    pool_size = args.reference_pool_size or Settings().database_pool_size
-    print(_describe_run(args, backends, generator, pool_size, load_before), flush=True)
+    pool_sizes = {name: args.reference_pool_size or _project_pool_size(name) for name in backends}
+    print(_describe_run(args, generator, pool_sizes, load_before), flush=True)
     measurements: list[Measurement] = []
     ratios: list[Ratio] = []
     try:
         for name in backends:
-            rounds = _measure_backend(name, args, generator, pool_size)
+            rounds = _measure_backend(name, args, generator, pool_sizes[name])
             measurements += [_measurement(name, s, [r[s] for r in rounds]) for s in SCENARIOS]
             ratios += [_ratio(name, target, rounds) for target in TARGETS]
     except BenchError as exc:
@@ -289,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     report = Report(
         generator=generator.name,
-        reference_pool_size=pool_size,
+        reference_pool_sizes=pool_sizes,
         load_average_before=load_before,
         load_average_after=os.getloadavg()[0],
         measurements=measurements,
@@ -435,19 +441,19 @@ def _divide(numerator: float, denominator: float) -> float:
 
 def _describe_run(
     args: argparse.Namespace,
-    backends: Sequence[str],
     generator: LoadGenerator,
-    pool_size: int,
+    pool_sizes: dict[str, int],
     load_before: float,
 ) -> str:
     rounds = f"{args.rounds} round{'s' if args.rounds > 1 else ''}"
+    pools = ", ".join(f"{name} {size} + {size // 2}" for name, size in pool_sizes.items())
     return (
         f"HTTP baseline on {os.cpu_count()} CPU cores (load average {load_before:.2f} "
         f"before the run), Python {platform.python_version()}.\n"
         f"Load generator: {generator.name}.\n"
         f"{args.workers} server workers, {args.connections} connections, "
         f"{args.warmup} s warm-up + {args.duration} s per scenario, {rounds}, "
-        f"reference pool {pool_size} + {pool_size} overflow, backends: {', '.join(backends)}."
+        f"pools (project and reference, per worker, with overflow): {pools}."
     )
 
 
@@ -504,7 +510,7 @@ def _write_json(args: argparse.Namespace, report: Report) -> None:
             "warmup_seconds": args.warmup,
             "duration_seconds": args.duration,
             "rounds": args.rounds,
-            "reference_pool_size": report.reference_pool_size,
+            "reference_pool_sizes": report.reference_pool_sizes,
         },
         "results": [_json_figures(asdict(m)) for m in report.measurements],
         "ratios": [_json_figures(asdict(r)) for r in report.ratios],

@@ -128,8 +128,8 @@ class PlainReadWrite(RuntimeError):
 
 
 def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
-    """The process's engine. The pool keeps `RATHAUS_DATABASE_POOL_SIZE` connections, with
-    half as many again as overflow: a pool smaller than the requests one process serves at
+    """The process's engine. The pool keeps `Settings.pool_size` connections, with half as
+    many again as overflow: a pool smaller than the requests one process serves at
     once would close and reopen connections under load. Connections are not pinged at
     checkout (a round trip per request); a broken one fails its request with 503, is
     discarded, and `pool_recycle` retires old ones before a server or proxy drops them."""
@@ -139,8 +139,8 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
         kwargs["poolclass"] = NullPool
     elif make_url(url).database not in (None, "", ":memory:"):
         kwargs.update(
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_pool_size // 2,
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_size // 2,
             pool_recycle=1800,
         )
     if url.startswith("sqlite"):
