@@ -4,16 +4,27 @@ their sessions (devices), and erasure."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.audit import record
 from app.core.auth import InvalidAccessToken
 from app.core.db import rowcount, utcnow
+from app.core.pagination import PageParams, SortOrder, paginate
 from app.core.principal import Principal, PrincipalType
 from app.identity.errors import SessionNotFound
 from app.identity.models import AuthSession, CitizenAccount, CitizenAttribute
+
+SESSION_ORDER = SortOrder([AuthSession.created_at.desc(), AuthSession.id.desc()])
+
+
+def _sessions_of(principal: Principal) -> Select[Any]:
+    return select(AuthSession).where(
+        AuthSession.principal_type == PrincipalType.citizen.value,
+        AuthSession.principal_id == principal.id,
+    )
 
 
 class AccountService:
@@ -36,15 +47,17 @@ class AccountService:
         return list(rows)
 
     async def sessions(self, session: AsyncSession, principal: Principal) -> list[AuthSession]:
-        rows = await session.scalars(
-            select(AuthSession)
-            .where(
-                AuthSession.principal_type == PrincipalType.citizen.value,
-                AuthSession.principal_id == principal.id,
-            )
-            .order_by(AuthSession.created_at.desc())
-        )
+        """All of them, newest first, for the data export."""
+        rows = await session.scalars(_sessions_of(principal).order_by(*SESSION_ORDER.order_by()))
         return list(rows)
+
+    async def sessions_page(
+        self, session: AsyncSession, principal: Principal, params: PageParams
+    ) -> tuple[list[AuthSession], str | None]:
+        """One page of them, newest first."""
+        return await paginate(
+            session, _sessions_of(principal), order_by=SESSION_ORDER, params=params
+        )
 
     async def end_session(
         self, session: AsyncSession, principal: Principal, session_id: uuid.UUID

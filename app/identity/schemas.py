@@ -123,6 +123,10 @@ class SessionRead(BaseModel):
     level: AssuranceLevel | None
 
 
+class SessionPage(Page[SessionRead]):
+    pass
+
+
 class DataExportRead(BaseModel):
     """Everything stored about the citizen's account (GDPR Art. 15 and 20)."""
 

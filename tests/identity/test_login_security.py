@@ -586,13 +586,15 @@ async def test_low_level_login_cannot_delete_the_account(client: httpx.AsyncClie
 async def test_citizen_cannot_end_another_citizens_session(client: httpx.AsyncClient) -> None:
     alice = await sign_in(client, "erika")
     bob = await sign_in(client, "jonas")
-    bobs_sessions = (await client.get("/api/v1/me/sessions", headers=bob.headers)).json()
+    bobs_sessions = (await client.get("/api/v1/me/sessions", headers=bob.headers)).json()["items"]
     bobs_session_id = bobs_sessions[0]["id"]
 
     response = await client.delete(f"/api/v1/me/sessions/{bobs_session_id}", headers=alice.headers)
 
     assert_problem(response, 404, "session-not-found")
-    alices_sessions = (await client.get("/api/v1/me/sessions", headers=alice.headers)).json()
+    alices_sessions = (await client.get("/api/v1/me/sessions", headers=alice.headers)).json()[
+        "items"
+    ]
     assert bobs_session_id not in {s["id"] for s in alices_sessions}
     assert (await client.get("/api/v1/me", headers=bob.headers)).status_code == 200
     assert (await refresh(client, bob.refresh_token)).status_code == 200
@@ -603,7 +605,7 @@ async def test_citizen_ends_a_lost_phones_session_and_keeps_the_current_one(
 ) -> None:
     phone = await sign_in(client, "jonas")
     laptop = await sign_in(client, "jonas")
-    sessions = (await client.get("/api/v1/me/sessions", headers=laptop.headers)).json()
+    sessions = (await client.get("/api/v1/me/sessions", headers=laptop.headers)).json()["items"]
     phone_session_id = sessions[-1]["id"]
 
     ended = await client.delete(f"/api/v1/me/sessions/{phone_session_id}", headers=laptop.headers)
@@ -611,8 +613,27 @@ async def test_citizen_ends_a_lost_phones_session_and_keeps_the_current_one(
     assert ended.status_code == 204
     assert_problem(await client.get("/api/v1/me", headers=phone.headers), 401, "invalid-token")
     assert (await client.get("/api/v1/me", headers=laptop.headers)).status_code == 200
-    listed = (await client.get("/api/v1/me/sessions", headers=laptop.headers)).json()
+    listed = (await client.get("/api/v1/me/sessions", headers=laptop.headers)).json()["items"]
     assert [s["revoked_at"] is not None for s in listed] == [False, True]
+
+
+async def test_sessions_are_listed_newest_first_page_by_page(client: httpx.AsyncClient) -> None:
+    devices = [await sign_in(client, "jonas") for _ in range(3)]
+    current = devices[-1].headers
+
+    first = await client.get("/api/v1/me/sessions", params={"limit": 2}, headers=current)
+    second = await client.get(
+        "/api/v1/me/sessions",
+        params={"limit": 2, "cursor": first.json()["next_cursor"]},
+        headers=current,
+    )
+
+    assert first.status_code == second.status_code == 200
+    pages = first.json()["items"] + second.json()["items"]
+    assert second.json()["next_cursor"] is None
+    assert len({s["id"] for s in pages}) == 3
+    created = [s["created_at"] for s in pages]
+    assert created == sorted(created, reverse=True)
 
 
 async def test_ending_an_already_ended_session_keeps_its_original_end(
@@ -621,12 +642,12 @@ async def test_ending_an_already_ended_session_keeps_its_original_end(
     phone = await sign_in(client, "jonas")
     laptop = await sign_in(client, "jonas")
     assert (await client.post("/api/v1/auth/logout", headers=phone.headers)).status_code == 204
-    before = (await client.get("/api/v1/me/sessions", headers=laptop.headers)).json()[-1]
+    before = (await client.get("/api/v1/me/sessions", headers=laptop.headers)).json()["items"][-1]
 
     again = await client.delete(f"/api/v1/me/sessions/{before['id']}", headers=laptop.headers)
 
     assert again.status_code == 204
-    after = (await client.get("/api/v1/me/sessions", headers=laptop.headers)).json()[-1]
+    after = (await client.get("/api/v1/me/sessions", headers=laptop.headers)).json()["items"][-1]
     assert after["revoked_at"] == before["revoked_at"]
     async with db.transaction() as session:
         reason = await session.scalar(

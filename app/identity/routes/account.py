@@ -5,17 +5,25 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Path, Response
+from fastapi import Depends, Path, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Citizen, SubstantialCitizen
+from app.core.errors import InvalidCursor
+from app.core.pagination import PageParams, page_params
 from app.core.principal import AssuranceLevel, LevelOfAssurance, Principal
 from app.core.routing import api_router, problem_responses
 from app.core.uow import ReadSession, WriteSession
 from app.identity.account import account_service
 from app.identity.errors import SessionNotFound
 from app.identity.models import AuthSession, CitizenAccount
-from app.identity.schemas import AttributeRead, DataExportRead, ProfileRead, SessionRead
+from app.identity.schemas import (
+    AttributeRead,
+    DataExportRead,
+    ProfileRead,
+    SessionPage,
+    SessionRead,
+)
 
 router = api_router("identity")
 
@@ -85,13 +93,17 @@ async def export_me(principal: SubstantialCitizen, session: ReadSession) -> Data
 
 @router.get(
     "/me/sessions",
-    response_model=list[SessionRead],
+    response_model=SessionPage,
     summary="The signed-in citizen's sessions (devices), newest first",
     description="Every session of the account, including ended ones of the last 30 days, so "
     "that a citizen can spot a sign-in that was not theirs and end it.",
+    responses=problem_responses(InvalidCursor),
 )
-async def list_my_sessions(principal: Citizen, session: ReadSession) -> list[SessionRead]:
-    return [_session_read(s) for s in await account_service.sessions(session, principal)]
+async def list_my_sessions(
+    principal: Citizen, session: ReadSession, params: Annotated[PageParams, Depends(page_params)]
+) -> SessionPage:
+    sessions, next_cursor = await account_service.sessions_page(session, principal, params)
+    return SessionPage(items=[_session_read(s) for s in sessions], next_cursor=next_cursor)
 
 
 @router.delete(
