@@ -159,7 +159,7 @@ class RathausRoute(APIRoute):
 
 
 def _is_head_of_get(scope: Scope, methods: set[str] | None) -> bool:
-    return scope.get("method") == "HEAD" and bool(methods) and "GET" in (methods or ())
+    return scope.get("method") == "HEAD" and "GET" in (methods or ())
 
 
 def scope_has_parameters(scope: Scope) -> bool:
