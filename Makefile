@@ -4,16 +4,18 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | sha1sum | cut -c1-12)
+TS_CLIENT := clients/typescript
+TS_STAMP := $(TS_CLIENT)/node_modules/.installed-$(shell cat $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json | sha1sum | cut -c1-12)
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test install lint typecheck openapi-check pytest postgres lock openapi bench clean
+.PHONY: run test install typescript-client lint typecheck openapi-check pytest postgres lock openapi bench clean
 
 run: install
 	$(BIN)/rathaus migrate
 	$(BIN)/rathaus seed-demo
 	$(BIN)/rathaus serve
 
-test: install postgres lint typecheck openapi-check pytest
+test: install typescript-client postgres lint typecheck openapi-check pytest
 
 install: $(STAMP)
 
@@ -22,6 +24,15 @@ $(STAMP): requirements/dev.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps -e .
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+# The TypeScript client's generator and compiler, for tests/test_generated_clients.py; exactly
+# the versions in its package-lock.json. npm ci starts from an empty node_modules, so the stamp
+# of the lock it installed is the only one there.
+typescript-client: $(TS_STAMP)
+
+$(TS_STAMP): $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json
+	cd $(TS_CLIENT) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 lint: install
@@ -35,7 +46,7 @@ typecheck: install
 openapi-check: install
 	$(BIN)/rathaus openapi --check
 
-pytest: install postgres
+pytest: install typescript-client postgres
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Start the local PostgreSQL cluster if it is installed but stopped. If it is not installed,
@@ -63,3 +74,4 @@ lock:
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist $(TS_CLIENT)/src/schema.d.ts

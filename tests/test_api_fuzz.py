@@ -30,9 +30,8 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 
 from app.core.schemas import email_address
-from bench.server import running_server
-from tests.conftest import create_pg_database, drop_pg_database, run_cli
 from tests.fixtures.auth import RETURN_TO, sign_in
+from tests.fixtures.live_server import seeded_server
 
 OPENAPI = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 EXAMPLES_PER_OPERATION = 50
@@ -134,27 +133,16 @@ async def _tokens(base_url: str) -> tuple[str, str, str]:
 def live_server(
     backend: str, tmp_path_factory: pytest.TempPathFactory, worker_id: str
 ) -> Iterator[LiveServer]:
+    server_settings = {
+        "RATHAUS_ENV": "test",
+        "RATHAUS_TOKEN_RATE_LIMIT_PER_MINUTE": "1000000",
+        "RATHAUS_ACCESS_TOKEN_TTL_SECONDS": "3600",
+    }
     # The pid keeps concurrent test runs on one machine out of each other's way.
     name = f"rathaus_fuzz_{worker_id}_{os.getpid()}"
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
-    else:
-        url = create_pg_database(name)
-    try:
-        for command in ("migrate", "seed-demo"):
-            completed = run_cli(command, env={"RATHAUS_DATABASE_URL": url})
-            assert completed.returncode == 0, completed.stderr
-        server_settings = {
-            "RATHAUS_ENV": "test",
-            "RATHAUS_TOKEN_RATE_LIMIT_PER_MINUTE": "1000000",
-            "RATHAUS_ACCESS_TOKEN_TTL_SECONDS": "3600",
-        }
-        with running_server(url, workers=1, settings=server_settings) as port:
-            base_url = f"http://127.0.0.1:{port}"
-            yield LiveServer(base_url, *asyncio.run(_tokens(base_url)))
-    finally:
-        if backend == "postgresql":
-            drop_pg_database(name)
+    directory = tmp_path_factory.mktemp("fuzz")
+    with seeded_server(backend, name, directory, server_settings) as base_url:
+        yield LiveServer(base_url, *asyncio.run(_tokens(base_url)))
 
 
 @schema.parametrize()
