@@ -130,11 +130,12 @@ class Settings(BaseSettings):
     @property
     def pool_size(self) -> int:
         """Connections each process keeps: RATHAUS_DATABASE_POOL_SIZE, else 20 on PostgreSQL
-        and 5 on SQLite, where every connection is a thread of its own and more of them only
-        contend for the two cores' interpreter lock (measured: p99 under 3x p50 with 5)."""
+        and 3 on SQLite, where every connection is a thread of its own and more of them only
+        contend for the interpreter lock (bench, 2 cores: the branch list's p99 was 5-8x its
+        p50 with 20, about 3x with 5, 2.5x with 3)."""
         if self.database_pool_size is not None:
             return self.database_pool_size
-        return 5 if self.is_sqlite else 20
+        return 3 if self.is_sqlite else 20
 
     @property
     def runs_worker_in_process(self) -> bool:
