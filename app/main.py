@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for router in identity_routers:
         app.include_router(router)
     app.include_router(organisation_router)
-    app.add_api_route("/metrics", _metrics, include_in_schema=False)
+    app.add_api_route("/metrics", _metrics, methods=["GET", "HEAD"], include_in_schema=False)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(

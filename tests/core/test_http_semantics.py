@@ -41,7 +41,7 @@ async def test_head_of_an_unknown_resource_is_404_without_a_body(
 async def test_head_of_the_operational_and_docs_routes_is_answered(
     client: httpx.AsyncClient,
 ) -> None:
-    for path in ("/healthz", "/openapi.json", "/docs", "/.well-known/jwks.json"):
+    for path in ("/healthz", "/openapi.json", "/docs", "/.well-known/jwks.json", "/metrics"):
         response = await client.head(path)
         assert response.status_code == 200, path
         assert response.content == b""
