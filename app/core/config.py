@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     jwt_private_key_file: str | None = None
     access_token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
     refresh_token_ttl_seconds: int = Field(default=8 * 3600, ge=300)
+    staff_session_ttl_seconds: int = Field(default=3600, ge=300)
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     login_ttl_seconds: int = Field(default=600, ge=60)
     token_rate_limit_per_minute: int = Field(default=20, ge=1)

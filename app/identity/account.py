@@ -16,6 +16,7 @@ from app.core.pagination import PageParams, SortOrder, paginate
 from app.core.principal import Principal, PrincipalType
 from app.identity.errors import SessionNotFound
 from app.identity.models import AuthSession, CitizenAccount, CitizenAttribute
+from app.identity.sessions import revoke_sessions_of
 
 SESSION_ORDER = SortOrder([AuthSession.created_at.desc(), AuthSession.id.desc()])
 
@@ -83,15 +84,7 @@ class AccountService:
 
     async def delete(self, session: AsyncSession, principal: Principal) -> None:
         """Erase the account and its attributes; sessions end at once."""
-        await session.execute(
-            update(AuthSession)
-            .where(
-                AuthSession.principal_type == PrincipalType.citizen.value,
-                AuthSession.principal_id == principal.id,
-                AuthSession.revoked_at.is_(None),
-            )
-            .values(revoked_at=utcnow(), revoked_reason="account_deleted")
-        )
+        await revoke_sessions_of(session, PrincipalType.citizen, principal.id, "account_deleted")
         await session.execute(
             delete(CitizenAttribute).where(CitizenAttribute.account_id == principal.id)
         )

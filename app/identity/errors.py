@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from app.core.errors import BadRequest, NotFound, Unauthorized
+from app.core.errors import BadRequest, Conflict, NotFound, Unauthorized
 from app.core.i18n import Text
 
 
@@ -99,4 +99,23 @@ class SessionNotFound(NotFound):
     default_detail = Text(
         de="Eine Sitzung mit dieser Kennung gibt es in Ihrem Konto nicht.",
         en="There is no session with this id in your account.",
+    )
+
+
+class StaffUserNotFound(NotFound):
+    slug = "staff-user-not-found"
+    title = Text(de="Mitarbeiter:in nicht gefunden", en="Staff user not found")
+    default_detail = Text(
+        de="Eine:n Mitarbeiter:in mit dieser Kennung gibt es nicht.",
+        en="There is no staff user with this id.",
+    )
+
+
+class CannotDisableYourself(Conflict):
+    slug = "cannot-disable-yourself"
+    title = Text(de="Eigenes Konto", en="Your own account")
+    default_detail = Text(
+        de="Sie können Ihr eigenes Konto nicht sperren; bitten Sie eine andere Administratorin "
+        "oder einen anderen Administrator.",
+        en="You cannot disable your own account; ask another administrator.",
     )

@@ -51,9 +51,14 @@ class StaffUser(UUIDPrimaryKey, Base):
     subject: Mapped[str] = mapped_column(String(300))
     display_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
-    active: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
 
 
 class StaffRoleGrant(UUIDPrimaryKey, Base):

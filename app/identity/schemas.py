@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.core.pagination import Page
 from app.core.principal import AssuranceLevel, ClientScope, Role, ScopeType
 from app.identity.clients import ClientStatus
+from app.identity.staff import StaffStatus
 
 
 class ProviderRead(BaseModel):
@@ -140,6 +141,23 @@ class RoleGrantRead(BaseModel):
     role: Role
     scope_type: ScopeType
     scope_id: uuid.UUID | None = Field(description="The department or branch; null if global.")
+
+
+class StaffUserRead(BaseModel):
+    """A staff user as administrators see them."""
+
+    id: uuid.UUID
+    display_name: str
+    email: str | None
+    status: StaffStatus
+    active: bool = Field(description="Whether the user may sign in (status `active`).")
+    roles: list[RoleGrantRead] = Field(description="As granted at their last sign-in.")
+    created_at: datetime
+    last_login_at: datetime
+
+
+class StaffUserPage(Page[StaffUserRead]):
+    pass
 
 
 class StaffProfileRead(BaseModel):

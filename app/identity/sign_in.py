@@ -244,7 +244,7 @@ class LoginService:
         if not grants:
             raise IdentityFailure(FailureKind.missing_attribute, "no rathaus role in groups")
         user: StaffUser = await self._locked_account(session, StaffUser, provider_id, identity)
-        if not user.active:
+        if not user.is_active:
             raise IdentityFailure(FailureKind.not_permitted, "staff account disabled")
         user.display_name = _display_name(identity.display_name or user.display_name)
         email = identity.attributes.get(Attribute.email)

@@ -1,7 +1,14 @@
-"""Staff roles: Keycloak groups become role grants, stored per staff user at each sign-in.
+"""Staff users and their roles.
 
-A group like `/rathaus/clerk/department/51` grants the role `clerk` in the department with
-code 51. The city's organisation (departments and branches) decides which codes exist.
+Roles: Keycloak groups become role grants, stored per staff user at each sign-in. A group
+like `/rathaus/clerk/department/51` grants the role `clerk` in the department with code 51;
+the city's organisation (departments and branches) decides which codes exist. Staff sessions
+are short (`RATHAUS_STAFF_SESSION_TTL_SECONDS`), so a role taken away in Keycloak is gone
+here within that time.
+
+Lifecycle: an administrator can disable a staff user (all their sessions end at once, and
+they cannot sign in again) and enable them again; both are transitions of a state machine,
+audited.
 """
 
 from __future__ import annotations
@@ -9,14 +16,42 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from enum import StrEnum
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import InvalidAccessToken
-from app.core.principal import Role, RoleGrant, ScopeType
+from app.core.i18n import Text
+from app.core.pagination import PageParams, SortOrder, paginate
+from app.core.principal import Principal, PrincipalType, Role, RoleGrant, ScopeType
+from app.core.state_machine import InvalidTransition, StateMachine, Transition
+from app.identity.errors import CannotDisableYourself, StaffUserNotFound
 from app.identity.models import StaffRoleGrant, StaffUser
+from app.identity.sessions import revoke_sessions_of
 from app.organisation.service import branch_service, department_service
+
+
+class StaffStatus(StrEnum):
+    active = "active"
+    disabled = "disabled"
+
+
+STAFF_USERS = StateMachine(
+    "staff_user",
+    StaffUser,
+    [
+        Transition.of("disable", {StaffStatus.active}, StaffStatus.disabled),
+        Transition.of("enable", {StaffStatus.disabled}, StaffStatus.active),
+    ],
+    not_found=StaffUserNotFound,
+    labels={
+        StaffStatus.active: Text(de="aktiv", en="active"),
+        StaffStatus.disabled: Text(de="gesperrt", en="disabled"),
+    },
+    initial=StaffStatus.active,
+)
+STAFF_ORDER = SortOrder([StaffUser.display_name, StaffUser.id])
 
 _GROUP = re.compile(
     r"^/rathaus/(?P<role>[a-z_]+)(?:/(?P<scope>department|branch)/(?P<code>[A-Za-z0-9_-]+))?$"
@@ -79,10 +114,64 @@ async def replace_grants(
 
 async def grants_of(session: AsyncSession, staff_user_id: uuid.UUID) -> tuple[RoleGrant, ...]:
     """The grants of an active staff user; a disabled one is signed out at once."""
-    active = await session.scalar(select(StaffUser.active).where(StaffUser.id == staff_user_id))
-    if not active:
+    status = await session.scalar(select(StaffUser.status).where(StaffUser.id == staff_user_id))
+    if status != StaffStatus.active:
         raise InvalidAccessToken()
     rows = await session.scalars(
         select(StaffRoleGrant).where(StaffRoleGrant.staff_user_id == staff_user_id)
     )
     return tuple(RoleGrant(Role(g.role), ScopeType(g.scope_type), g.scope_id) for g in rows)
+
+
+class StaffService:
+    """Administrators look after staff users: list them, disable and enable them."""
+
+    async def list(
+        self, session: AsyncSession, params: PageParams
+    ) -> tuple[list[StaffUser], str | None]:
+        return await paginate(session, select(StaffUser), order_by=STAFF_ORDER, params=params)
+
+    async def get(self, session: AsyncSession, staff_user_id: uuid.UUID) -> StaffUser:
+        user = await session.get(StaffUser, staff_user_id)
+        if user is None:
+            raise StaffUserNotFound()
+        return user
+
+    async def disable(
+        self, session: AsyncSession, admin: Principal, staff_user_id: uuid.UUID
+    ) -> StaffUser:
+        """Disable the user and end all their sessions at once. Idempotent: disabling a
+        disabled user changes (and audits) nothing."""
+        if staff_user_id == admin.id:
+            raise CannotDisableYourself()
+        try:
+            user = await STAFF_USERS.apply(session, staff_user_id, "disable")
+        except InvalidTransition as refused:
+            if refused.extensions.get("current_status") != StaffStatus.disabled:
+                raise
+            return await self.get(session, staff_user_id)
+        await revoke_sessions_of(session, PrincipalType.staff, staff_user_id, "staff_disabled")
+        return user
+
+    async def enable(self, session: AsyncSession, staff_user_id: uuid.UUID) -> StaffUser:
+        """Let the user sign in again (with the roles their groups then grant). Idempotent."""
+        try:
+            return await STAFF_USERS.apply(session, staff_user_id, "enable")
+        except InvalidTransition as refused:
+            if refused.extensions.get("current_status") != StaffStatus.active:
+                raise
+            return await self.get(session, staff_user_id)
+
+    async def roles(self, session: AsyncSession, staff_user_id: uuid.UUID) -> tuple[RoleGrant, ...]:
+        rows = await session.scalars(
+            select(StaffRoleGrant).where(StaffRoleGrant.staff_user_id == staff_user_id)
+        )
+        return tuple(
+            sorted(
+                (RoleGrant(Role(g.role), ScopeType(g.scope_type), g.scope_id) for g in rows),
+                key=lambda g: (g.role.value, g.scope_type.value, str(g.scope_id)),
+            )
+        )
+
+
+staff_service = StaffService()

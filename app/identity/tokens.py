@@ -33,6 +33,7 @@ from app.identity.context import IdentityContext
 from app.identity.errors import InvalidGrant, InvalidScope
 from app.identity.jwt import InvalidToken, new_jti, verify
 from app.identity.models import ApiClient, AuthorizationCode, AuthSession, RefreshToken
+from app.identity.sessions import active_session, revoke_session
 from app.identity.staff import grants_of
 
 logger = structlog.get_logger("rathaus.identity")
@@ -69,7 +70,7 @@ async def new_session_with_code(
         principal_type=principal_type.value,
         principal_id=principal_id,
         level=int(level) if level else None,
-        expires_at=utcnow() + timedelta(seconds=context.settings.refresh_token_ttl_seconds),
+        expires_at=utcnow() + _session_lifetime(context, principal_type),
     )
     session.add(auth_session)
     code = secrets.token_urlsafe(32)
@@ -83,6 +84,14 @@ async def new_session_with_code(
     )
     await session.flush()
     return code
+
+
+def _session_lifetime(context: IdentityContext, principal_type: PrincipalType) -> timedelta:
+    """Staff sessions are short: roles come from the staff provider's groups at sign-in, so a
+    role taken away there is gone here at the latest when the session ends."""
+    if principal_type is PrincipalType.staff:
+        return timedelta(seconds=context.settings.staff_session_ttl_seconds)
+    return timedelta(seconds=context.settings.refresh_token_ttl_seconds)
 
 
 class TokenService:
@@ -113,7 +122,7 @@ class TokenService:
             raise InvalidGrant(
                 Text(de="Der PKCE-Verifier passt nicht.", en="The PKCE verifier does not match.")
             )
-        auth_session = await _active_session(session, session_id)
+        auth_session = await active_session(session, session_id)
         if auth_session is None:
             raise InvalidGrant()
         return await self._issue(session, context, auth_session)
@@ -149,7 +158,7 @@ class TokenService:
         session_id = rotated.scalar_one_or_none()
         if session_id is None:
             await self._revoke_family_of_reused_token(session, token)
-        auth_session = await _active_session(session, session_id)
+        auth_session = await active_session(session, session_id)
         if auth_session is None:
             raise InvalidGrant()
         return await self._issue(session, context, auth_session)
@@ -255,7 +264,7 @@ class TokenService:
             session_id = uuid.UUID(str(claims.get("sid")))
         except ValueError as exc:
             raise InvalidAccessToken() from exc
-        auth_session = await _active_session(session, session_id)
+        auth_session = await active_session(session, session_id)
         if (
             auth_session is None
             or auth_session.principal_id != principal_id
@@ -286,25 +295,6 @@ def _access_token(context: IdentityContext, claims: Mapping[str, Any]) -> tuple[
         }
     )
     return token, ttl
-
-
-async def _active_session(session: AsyncSession, session_id: uuid.UUID) -> AuthSession | None:
-    found: AuthSession | None = await session.scalar(
-        select(AuthSession).where(
-            AuthSession.id == session_id,
-            AuthSession.revoked_at.is_(None),
-            AuthSession.expires_at > utcnow(),
-        )
-    )
-    return found
-
-
-async def revoke_session(session: AsyncSession, session_id: uuid.UUID, reason: str) -> None:
-    await session.execute(
-        update(AuthSession)
-        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoked_reason=reason)
-    )
 
 
 async def _client_principal(

@@ -342,7 +342,9 @@ async def test_deactivated_staff_member_gets_401_with_the_token_they_hold(
     headers = await bearer(client, SUPERVISOR_33)
     staff_id = uuid.UUID((await client.get("/api/v1/staff/me", headers=headers)).json()["id"])
 
-    await session.execute(update(StaffUser).where(StaffUser.id == staff_id).values(active=False))
+    await session.execute(
+        update(StaffUser).where(StaffUser.id == staff_id).values(status="disabled")
+    )
     await session.commit()
 
     me = await client.get("/api/v1/staff/me", headers=headers)
@@ -356,7 +358,7 @@ async def test_deactivated_staff_member_cannot_sign_in_again(
     client: httpx.AsyncClient, session: AsyncSession, places: Places
 ) -> None:
     await bearer(client, SUPERVISOR_33)
-    await session.execute(update(StaffUser).values(active=False))
+    await session.execute(update(StaffUser).values(status="disabled"))
     await session.commit()
 
     result = await authorize(client, SUPERVISOR_33, staff=True)
