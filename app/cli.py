@@ -40,6 +40,8 @@ def _refuse_unsafe(settings: Settings) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.server import BoundedHttpToolsProtocol
+
     settings = get_settings()
     _refuse_unsafe(settings)
     host = args.host or settings.host
@@ -56,8 +58,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
-        proxy_headers=True,
+        http=BoundedHttpToolsProtocol,
+        # The client address is decided by the app, from RATHAUS_TRUSTED_PROXIES
+        # (`app.core.middleware.TrustedProxyMiddleware`); uvicorn's own trusts loopback.
+        proxy_headers=False,
         access_log=False,
         log_level=settings.log_level.lower(),
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"]
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_header_bytes: int = Field(default=32_768, ge=1024)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+    metrics_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=lambda: [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1")]
+    )
     identity_providers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["mock-eid", "dev-login"]
     )
@@ -99,6 +105,7 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     login_ttl_seconds: int = Field(default=600, ge=60)
     token_rate_limit_per_minute: int = Field(default=20, ge=1)
+    login_rate_limit_per_minute: int = Field(default=20, ge=1)
     oidc_providers: list[OidcProviderSettings] = Field(default_factory=list)
     mail_transport: str = "file"
     mail_from: str = DEFAULT_MAIL_FROM
@@ -116,6 +123,8 @@ class Settings(BaseSettings):
         "cors_origins",
         "identity_providers",
         "auth_return_to_allowlist",
+        "trusted_proxies",
+        "metrics_allowed_networks",
         mode="before",
     )(_split_csv)
 
