@@ -1,16 +1,18 @@
 # Digitales Rathaus: one image for the API and the job worker.
 #
 #   docker build -t rathaus .
-#   docker run -p 8000:8000 -e RATHAUS_ENV=production -e RATHAUS_DATABASE_URL=... rathaus
+#   docker run -p 8000:8000 -e RATHAUS_DATABASE_URL=... -e ... rathaus
 #       API: applies migrations, then serves on 0.0.0.0:8000. Add `--workers N` by passing the
 #       whole command: `rathaus serve --migrate --host 0.0.0.0 --workers 4`.
-#   docker run -e RATHAUS_ENV=production -e RATHAUS_DATABASE_URL=... rathaus worker
+#   docker run -e RATHAUS_DATABASE_URL=... -e ... rathaus worker
 #       Background jobs (PostgreSQL); run as many as needed next to the API containers.
 #   docker run ... rathaus migrate
 #       Migrations only, e.g. as a release step when the API containers run `serve` without it.
 #
-# RATHAUS_ENV and every other setting come from the operator (see README.md); production
-# refuses to start with development defaults and names the setting at fault.
+# The image is production by default: it refuses to start with development defaults and names
+# each setting at fault (see README.md, Deployment). Trying it out on a laptop instead takes
+# -e RATHAUS_ENV=development -e RATHAUS_DEVELOPMENT_REMOTE_ACCESS=true, and `-p 127.0.0.1:8000:8000`
+# so that only this machine reaches its development sign-in.
 
 FROM python:3.11-slim AS build
 
@@ -38,7 +40,8 @@ FROM python:3.11-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PYTHONPATH=/srv/rathaus \
-    PATH=/opt/venv/bin:$PATH
+    PATH=/opt/venv/bin:$PATH \
+    RATHAUS_ENV=production
 
 RUN groupadd --system --gid 10001 rathaus \
     && useradd --system --uid 10001 --gid rathaus --home-dir /srv/rathaus --no-create-home \

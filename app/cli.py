@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.core.config import PROJECT_ROOT, ConfigurationError, Settings, get_settings
+from app.core.config import (
+    PROJECT_ROOT,
+    ConfigurationError,
+    Environment,
+    Settings,
+    get_settings,
+)
 
 OPENAPI_PATH = PROJECT_ROOT / "openapi" / "openapi.json"
 
 
 def _refuse_unsafe(settings: Settings) -> None:
-    from app.startup import check_providers, production_problems
+    from app.startup import check_configuration, production_problems
 
     problems = production_problems(settings)
     if problems:
@@ -24,7 +31,7 @@ def _refuse_unsafe(settings: Settings) -> None:
             print(f"Refusing to start: {problem}", file=sys.stderr)
         raise SystemExit(2)
     try:
-        check_providers(settings)
+        check_configuration(settings)
     except ConfigurationError as exc:
         print(f"Refusing to start: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -33,23 +40,53 @@ def _refuse_unsafe(settings: Settings) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.server import BoundedHttpToolsProtocol
+
     settings = get_settings()
     _refuse_unsafe(settings)
+    host = args.host or settings.host
+    problem = bind_problem(settings, host)
+    if problem:
+        print(f"Refusing to start: {problem}", file=sys.stderr)
+        return 2
     if args.migrate:
         cmd_migrate(argparse.Namespace(revision="head"))
     uvicorn.run(
         "app.asgi:create",
         factory=True,
-        host=args.host or settings.host,
+        host=host,
         port=args.port or settings.port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
-        proxy_headers=True,
+        http=BoundedHttpToolsProtocol,
+        # The client address is decided by the app, from RATHAUS_TRUSTED_PROXIES
+        # (`app.core.middleware.TrustedProxyMiddleware`); uvicorn's own trusts loopback.
+        proxy_headers=False,
         access_log=False,
         log_level=settings.log_level.lower(),
     )
     return 0
+
+
+def bind_problem(settings: Settings, host: str) -> str | None:
+    """Outside production, anyone who reaches the server can sign in as an administrator
+    (`dev-login`): it listens on loopback only, unless that is explicitly allowed."""
+    if settings.env is Environment.production or settings.development_remote_access:
+        return None
+    if host == "localhost" or _is_loopback_address(host):
+        return None
+    return (
+        f"RATHAUS_HOST (or --host) {host} is not a loopback address, and in {settings.env.value} "
+        "mode anyone who reaches the server can sign in as an administrator; set "
+        "RATHAUS_DEVELOPMENT_REMOTE_ACCESS=true to allow it."
+    )
+
+
+def _is_loopback_address(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -99,6 +136,13 @@ def cmd_seed_demo(_args: argparse.Namespace) -> int:
     from app.demo import seed_demo
 
     settings = get_settings()
+    if settings.env is Environment.production:
+        print(
+            "Refusing to seed demo data: it adds the development administrator, and "
+            "RATHAUS_ENV is production.",
+            file=sys.stderr,
+        )
+        return 2
 
     async def main() -> dict[str, int]:
         database = Database(create_engine(settings, pooled=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -15,11 +16,16 @@ from app.core import metrics
 from app.core.config import Environment, Settings, get_settings, refuse_unsafe
 from app.core.db import Database, create_engine
 from app.core.docs import install_docs
-from app.core.errors import ServiceUnavailable
+from app.core.errors import NotFound, ServiceUnavailable
 from app.core.i18n import Text
 from app.core.jobs.worker import Worker
 from app.core.logging import configure_logging
-from app.core.middleware import BodySizeLimitMiddleware, CorsWhenAsked, RequestContextMiddleware
+from app.core.middleware import (
+    BodySizeLimitMiddleware,
+    CorsWhenAsked,
+    RequestContextMiddleware,
+    TrustedProxyMiddleware,
+)
 from app.core.migrations import current_revisions, head_revisions
 from app.core.openapi import build_openapi
 from app.core.problems import install_problem_handlers
@@ -120,6 +126,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             [*settings.auth_return_to_allowlist, settings.public_base_url]
         ),
     )
+    if settings.trusted_proxies:
+        app.add_middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -183,6 +191,23 @@ def _operations_router() -> Any:
     return router
 
 
-async def _metrics() -> Response:
+async def _metrics(request: Request) -> Response:
+    if not _may_read_metrics(request, request.app.state.settings):
+        raise NotFound()
     body, content_type = metrics.render()
     return Response(content=body, media_type=content_type)
+
+
+def _may_read_metrics(request: Request, settings: Settings) -> bool:
+    """Only for the scraper's networks (`RATHAUS_METRICS_ALLOWED_NETWORKS`), never for the
+    internet. A request that a proxy forwarded, with no trusted proxies configured, comes from
+    behind that proxy, whatever its peer address: a local reverse proxy must not open it."""
+    if not settings.trusted_proxies and (
+        "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    ):
+        return False
+    try:
+        address = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:
+        return False
+    return any(address in network for network in settings.metrics_allowed_networks)

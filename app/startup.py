@@ -3,7 +3,10 @@ every catalog. `create_app` and the `rathaus` command both ask here."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.core.config import Settings
+from app.identity.jwt import read_signing_key_file
 from app.identity.registry import build_registry
 from app.identity.registry import production_problems as identity_problems
 from app.notifications.transports import build_transport, mail_production_problems
@@ -18,8 +21,11 @@ def production_problems(settings: Settings) -> list[str]:
     ]
 
 
-def check_providers(settings: Settings) -> None:
-    """Build every configured provider once, so that a setting naming an unknown one, or an
-    unreadable file, stops the start with one line naming it (a `ConfigurationError`)."""
+def check_configuration(settings: Settings) -> None:
+    """Build every configured provider and read the signing key once, so that a setting naming
+    an unknown provider, or an unreadable or weak file, stops the start with one line naming
+    it (a `ConfigurationError`)."""
+    if settings.jwt_private_key_file:
+        read_signing_key_file(Path(settings.jwt_private_key_file))
     build_registry(settings)
     build_transport(settings)

@@ -136,6 +136,7 @@ def live_server(
     server_settings = {
         "RATHAUS_ENV": "test",
         "RATHAUS_TOKEN_RATE_LIMIT_PER_MINUTE": "1000000",
+        "RATHAUS_LOGIN_RATE_LIMIT_PER_MINUTE": "1000000",
         "RATHAUS_ACCESS_TOKEN_TTL_SECONDS": "3600",
     }
     # The pid keeps concurrent test runs on one machine out of each other's way.

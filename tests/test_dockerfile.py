@@ -153,13 +153,19 @@ def test_docker_run_image_worker_starts_the_job_worker(final_stage: list[Instruc
     assert build_parser().parse_args(["worker"]).handler is cmd_worker
 
 
-def test_python_runs_unbuffered_and_production_mode_is_left_to_the_operator(
-    final_stage: list[Instruction],
-) -> None:
+def test_python_runs_unbuffered(final_stage: list[Instruction]) -> None:
     environment = " ".join(values(final_stage, "ENV"))
     assert "PYTHONDONTWRITEBYTECODE=1" in environment
     assert "PYTHONUNBUFFERED=1" in environment
-    assert "RATHAUS_ENV" not in environment
+
+
+def test_image_is_production_unless_the_operator_says_otherwise(
+    final_stage: list[Instruction],
+) -> None:
+    """Without RATHAUS_ENV the server would be in development mode, where anyone can sign in
+    as an administrator through dev-login; the image's 0.0.0.0 would offer that to the network."""
+    environment = " ".join(values(final_stage, "ENV"))
+    assert "RATHAUS_ENV=production" in shlex.split(environment)
 
 
 def test_build_context_leaves_out_venv_local_data_and_git() -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from email.utils import parseaddr
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -68,11 +71,18 @@ class Settings(BaseSettings):
     secret_key: str = DEFAULT_SECRET_KEY
     public_base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
+    development_remote_access: bool = False
     port: int = Field(default=8000, ge=1, le=65535)
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"]
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_header_bytes: int = Field(default=32_768, ge=1024)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+    metrics_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=lambda: [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1")]
+    )
     identity_providers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["mock-eid", "dev-login"]
     )
@@ -96,6 +106,7 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     login_ttl_seconds: int = Field(default=600, ge=60)
     token_rate_limit_per_minute: int = Field(default=20, ge=1)
+    login_rate_limit_per_minute: int = Field(default=20, ge=1)
     oidc_providers: list[OidcProviderSettings] = Field(default_factory=list)
     mail_transport: str = "file"
     mail_from: str = DEFAULT_MAIL_FROM
@@ -113,6 +124,8 @@ class Settings(BaseSettings):
         "cors_origins",
         "identity_providers",
         "auth_return_to_allowlist",
+        "trusted_proxies",
+        "metrics_allowed_networks",
         mode="before",
     )(_split_csv)
 
@@ -165,7 +178,59 @@ class Settings(BaseSettings):
             problems.append(
                 "RATHAUS_JWT_PRIVATE_KEY_FILE is not set; production needs a persistent signing key."
             )
+        problems.extend(self._url_problems())
         return problems
+
+    def _url_problems(self) -> list[str]:
+        """Where production sends browsers and whom it trusts: https only, nothing local."""
+        problems: list[str] = []
+        if not self.public_base_url.startswith("https://"):
+            problems.append("RATHAUS_PUBLIC_BASE_URL must be an https:// URL in production.")
+        for provider in self.oidc_providers:
+            issuers = [provider.issuer, *provider.allowed_issuers]
+            if not all(issuer.startswith("https://") for issuer in issuers):
+                problems.append(
+                    f"RATHAUS_OIDC_PROVIDERS: the issuer of {provider.id!r} must be an https:// URL."
+                )
+        wildcards = [o for o in self.cors_origins if o in ("*", "null")]
+        if wildcards:
+            problems.append(
+                "RATHAUS_CORS_ORIGINS must name the frontends' origins, not "
+                + " or ".join(repr(o) for o in wildcards)
+                + "."
+            )
+        for setting, urls in (
+            ("RATHAUS_AUTH_RETURN_TO_ALLOWLIST", self.auth_return_to_allowlist),
+            ("RATHAUS_CORS_ORIGINS", self.cors_origins),
+        ):
+            local = _local_urls(urls)
+            if local:
+                problems.append(f"{setting} names local addresses: {', '.join(local)}.")
+        return problems
+
+
+def _local_urls(urls: Iterable[str]) -> list[str]:
+    """The URLs that point at the machine the browser runs on (a developer's frontend)."""
+    return [url for url in urls if _is_local_host(_hostname(url))]
+
+
+def _hostname(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def _is_local_host(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 class ConfigurationError(RuntimeError):

@@ -192,6 +192,26 @@ class PreconditionRequired(AppError):
     )
 
 
+class RequestTimeout(AppError):
+    status = 408
+    slug = "request-timeout"
+    title = Text(de="Zeitüberschreitung der Anfrage", en="Request timeout")
+    default_detail = Text(
+        de="Die Kopfzeilen der Anfrage kamen nicht rechtzeitig an.",
+        en="The request's headers did not arrive in time.",
+    )
+
+
+class RequestHeaderFieldsTooLarge(AppError):
+    status = 431
+    slug = "request-header-fields-too-large"
+    title = Text(de="Kopfzeilen zu groß", en="Request header fields too large")
+    default_detail = Text(
+        de="Die Kopfzeilen der Anfrage überschreiten die zulässige Größe.",
+        en="The request's header fields exceed the allowed size.",
+    )
+
+
 class TooManyRequests(AppError):
     status = 429
     slug = "too-many-requests"
@@ -236,6 +256,8 @@ ERROR_FOR_STATUS: dict[int, type[AppError]] = {
         UnsupportedMediaType,
         ValidationFailed,
         PreconditionRequired,
+        RequestTimeout,
+        RequestHeaderFieldsTooLarge,
         TooManyRequests,
         InternalError,
         ServiceUnavailable,

@@ -32,6 +32,20 @@ AccessLogWriter = Callable[[str, str, int, float, str], None]
 
 _access: dict[str, object] = {"level": logging.INFO, "json": True}
 
+# Libraries that log statements, their parameters or result rows (SQLAlchemy rows at DEBUG,
+# aiosqlite each call with its arguments): names, dates of birth, pseudonyms and PKCE
+# verifiers; httpx every URL it requests, with its query. They log warnings only, whatever
+# the level; `hide_parameters` keeps statement parameters out of SQLAlchemy's errors as well.
+_QUIET_LIBRARIES = (
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+    "aiosmtplib",
+    "httpx",
+    "httpcore",
+    "multipart",
+)
+
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     renderer: structlog.types.Processor = (
@@ -52,7 +66,14 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     _access.update(level=logging.getLevelName(level.upper()), json=json)
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
     logging.getLogger("uvicorn.access").disabled = True
+    for library in _QUIET_LIBRARIES:
+        logging.getLogger(library).setLevel(max(logging.WARNING, _level_number(level)))
     logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _level_number(level: str) -> int:
+    number = logging.getLevelName(level.upper())
+    return number if isinstance(number, int) else logging.INFO
 
 
 def safe_frames(exc: BaseException) -> list[str]:

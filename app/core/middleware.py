@@ -1,11 +1,14 @@
-"""Pure ASGI middleware: request id, language, access log, metrics, headers, body limit."""
+"""Pure ASGI middleware: client address, request id, language, access log, metrics, headers,
+body limit."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 import time
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -243,3 +246,69 @@ async def _send_too_large(scope: Scope, send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TrustedProxyMiddleware:
+    """The one place that decides a request's client address, for rate limits, logs and the
+    metrics allow-list: the direct peer, unless that peer is a trusted proxy
+    (`RATHAUS_TRUSTED_PROXIES`), in which case `X-Forwarded-For` says who came before it.
+
+    The server's own proxy handling is off (`rathaus serve` passes `proxy_headers=False`):
+    uvicorn's trusts loopback by default, so any sender on the same machine, or behind a local
+    proxy, could pick a new address with every request. Installed only when proxies are
+    configured; without it the peer is the client.
+    """
+
+    def __init__(self, app: ASGIApp, *, trusted: Sequence[Network]) -> None:
+        self.app = app
+        self.trusted = tuple(trusted)
+        self.is_trusted = lru_cache(maxsize=1024)(self._is_trusted)
+
+    def _is_trusted(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if scope["type"] == "http" and client and self.is_trusted(client[0]):
+            forwarded_for: list[bytes] = []
+            proto: bytes | None = None
+            for name, value in scope["headers"]:
+                lowered = name.lower()
+                if lowered == b"x-forwarded-for":
+                    forwarded_for.append(value)
+                elif lowered == b"x-forwarded-proto":
+                    proto = value
+            if forwarded_for:
+                hops = b",".join(forwarded_for).decode("latin-1").split(",")
+                scope["client"] = (self._client(client[0], hops), 0)
+            if proto is not None:
+                scheme = proto.decode("latin-1").rsplit(",", 1)[-1].strip().lower()
+                if scheme in ("http", "https"):
+                    scope["scheme"] = scheme
+        await self.app(scope, receive, send)
+
+    def _client(self, peer: str, hops: list[str]) -> str:
+        """The nearest hop that is not a trusted proxy, from the right: each trusted proxy
+        appended the address it saw, and anything left of an untrusted one may be forged."""
+        reporter = peer
+        for hop in reversed(hops):
+            candidate = hop.strip()
+            if not self.is_trusted(candidate):
+                return candidate if _is_address(candidate) else reporter
+            reporter = candidate
+        return reporter
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

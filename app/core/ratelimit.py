@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from starlette.requests import HTTPConnection
 
 from app.core.db import Base, Database, utcnow
 from app.core.errors import TooManyRequests
@@ -20,6 +21,11 @@ class RateLimitCounter(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
+
+
+def client_address(connection: HTTPConnection) -> str:
+    """The caller's address, as `TrustedProxyMiddleware` decided it."""
+    return connection.client.host if connection.client else "unknown"
 
 
 async def hit(database: Database, key: str, *, limit: int, window_seconds: int = 60) -> None:

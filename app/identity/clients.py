@@ -12,14 +12,16 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.audit import record
-from app.core.db import utcnow
+from app.core.db import Database, utcnow
 from app.core.i18n import Text
+from app.core.offload import run_cpu_bound
 from app.core.pagination import PageParams, paginate
 from app.core.principal import ClientScope
 from app.core.state_machine import InvalidTransition, StateMachine, Transition
@@ -48,41 +50,76 @@ CLIENTS = StateMachine(
 )
 
 
-def hash_client_secret(secret: str) -> str:
+def _scrypt(secret: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+
+
+async def hash_client_secret(secret: str) -> str:
+    """About 40 ms of CPU, so in the bounded thread pool, never on the event loop."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    digest = await run_cpu_bound(_scrypt, secret, salt)
     return f"scrypt${salt.hex()}${digest.hex()}"
 
 
+MAX_CLIENT_ID_LENGTH = 64
+MAX_CLIENT_SECRET_LENGTH = 200
 _DUMMY_SECRET_HASH = "scrypt$" + "00" * 16 + "$" + "00" * 32
 
 
-def client_secret_matches(secret: str, stored: str) -> bool:
+async def client_secret_matches(secret: str, stored: str) -> bool:
     try:
         scheme, salt_hex, digest_hex = stored.split("$")
     except ValueError:
         return False
     if scheme != "scrypt":
         return False
-    digest = hashlib.scrypt(
-        secret.encode(), salt=bytes.fromhex(salt_hex), n=2**14, r=8, p=1, dklen=32
-    )
+    digest = await run_cpu_bound(_scrypt, secret, bytes.fromhex(salt_hex))
     return hmac.compare_digest(digest.hex(), digest_hex)
 
 
+@dataclass(frozen=True)
+class AuthenticatedClient:
+    id: uuid.UUID
+    client_id: str
+    scopes: list[str]
+
+
 async def authenticate_client(
-    session: AsyncSession, client_id: str | None, client_secret: str | None
-) -> ApiClient:
-    if not client_id or not client_secret or len(client_id) > 64 or len(client_secret) > 200:
+    database: Database, client_id: str | None, client_secret: str | None
+) -> AuthenticatedClient:
+    """The client these credentials belong to, or `InvalidClient`.
+
+    Unknown, revoked and known clients cost the same (one lookup, one hash), so timing does
+    not reveal which ids exist. The lookup's connection is given back before the hash: a
+    burst of attempts holds no database connection, and on SQLite no lock, while it hashes.
+    """
+    if (
+        not client_id
+        or not client_secret
+        or len(client_id) > MAX_CLIENT_ID_LENGTH
+        or len(client_secret) > MAX_CLIENT_SECRET_LENGTH
+    ):
         raise InvalidClient()
-    client = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
-    if client is None:
-        # Same work as for a known client, so timing does not reveal which ids exist.
-        client_secret_matches(client_secret, _DUMMY_SECRET_HASH)
+    connection = await database.read_connection()
+    try:
+        found = await connection.execute(
+            select(
+                ApiClient.id,
+                ApiClient.client_id,
+                ApiClient.scopes,
+                ApiClient.status,
+                ApiClient.secret_hash,
+            ).where(ApiClient.client_id == client_id)
+        )
+        row = found.first()
+    finally:
+        await database.release(connection)
+    matches = await client_secret_matches(
+        client_secret, row.secret_hash if row is not None else _DUMMY_SECRET_HASH
+    )
+    if row is None or row.status != ClientStatus.active or not matches:
         raise InvalidClient()
-    if not client.is_active or not client_secret_matches(client_secret, client.secret_hash):
-        raise InvalidClient()
-    return client
+    return AuthenticatedClient(row.id, row.client_id, list(row.scopes))
 
 
 class ClientService:
@@ -93,7 +130,7 @@ class ClientService:
         client = ApiClient(
             client_id="cl_" + secrets.token_hex(12),
             name=name,
-            secret_hash=hash_client_secret(secret),
+            secret_hash=await hash_client_secret(secret),
             scopes=sorted({s.value for s in scopes}),
             status=CLIENTS.initial,
         )
@@ -141,7 +178,7 @@ class ClientService:
             session,
             client_uuid,
             "rotate_secret",
-            values={"secret_hash": hash_client_secret(secret)},
+            values={"secret_hash": await hash_client_secret(secret)},
         )
         return client, secret
 

@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk, jws
 from jose.exceptions import JOSEError
 
-from app.core.config import PROJECT_ROOT, Environment, Settings
+from app.core.config import PROJECT_ROOT, ConfigurationError, Environment, Settings
 
 RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 EC_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
@@ -263,7 +264,7 @@ def load_signing_key(settings: Settings) -> SigningKey:
     """The configured key; outside production a generated one (a file in development, so that
     several processes and restarts agree; memory only in tests)."""
     if settings.jwt_private_key_file:
-        return SigningKey(Path(settings.jwt_private_key_file).read_bytes())
+        return read_signing_key_file(Path(settings.jwt_private_key_file))
     if settings.env == Environment.test:
         if "test" not in _EPHEMERAL:
             _EPHEMERAL["test"] = SigningKey(generate_private_pem())
@@ -272,6 +273,24 @@ def load_signing_key(settings: Settings) -> SigningKey:
     if not path.exists():
         _create_exclusively(path, generate_private_pem())
     return SigningKey(path.read_bytes())
+
+
+def read_signing_key_file(path: Path) -> SigningKey:
+    """The key in RATHAUS_JWT_PRIVATE_KEY_FILE; a `ConfigurationError` naming the setting when
+    the file cannot be read or holds no RSA private key of at least 2048 bits."""
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"RATHAUS_JWT_PRIVATE_KEY_FILE cannot be read: {path} ({exc.strerror})."
+        ) from None
+    try:
+        return SigningKey(pem)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ConfigurationError(
+            f"RATHAUS_JWT_PRIVATE_KEY_FILE must hold an unencrypted PEM RSA private key of at "
+            f"least 2048 bits: {path}."
+        ) from None
 
 
 def _create_exclusively(path: Path, content: bytes) -> None:

@@ -47,7 +47,10 @@ def return_to_allowed(return_to: str, allowlist: Sequence[str]) -> bool:
     """Exact scheme and host, and a path under an allowed prefix; nothing that could redirect."""
     if len(return_to) > 500 or any(c in return_to for c in "\\\r\n\t "):
         return False
-    target = urlsplit(return_to)
+    try:
+        target = urlsplit(return_to)
+    except ValueError:  # an unbalanced IPv6 bracket, a host that NFKC-normalises to another
+        return False
     if (
         target.scheme not in ("https", "http")
         or not target.netloc

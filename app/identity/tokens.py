@@ -207,7 +207,7 @@ class TokenService:
         client_secret: str | None,
         scope: str | None,
     ) -> TokenPair:
-        client = await authenticate_client(session, client_id, client_secret)
+        client = await authenticate_client(context.database, client_id, client_secret)
         granted = set(client.scopes)
         requested = set((scope or "").split()) or granted
         if not requested <= granted:

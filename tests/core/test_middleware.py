@@ -62,6 +62,9 @@ async def test_production_responses_add_hsts(
             "database_url": "postgresql+asyncpg://u@db/rathaus",
             "mail_transport": "smtp",
             "mail_from": "Stadt <rathaus@stadt.example>",
+            "public_base_url": "https://rathaus.stadt.example",
+            "cors_origins": ["https://buergerapp.stadt.example"],
+            "auth_return_to_allowlist": ["https://buergerapp.stadt.example/"],
         }
     )
     async with client_for(create_app(production, database=db)) as client:

@@ -138,7 +138,7 @@ async def test_client_secret_is_stored_only_as_a_scrypt_hash(
     stored = await session.get(ApiClient, uuid.UUID(rotated.json()["id"]))
     assert stored is not None
     assert stored.secret_hash.startswith("scrypt$")
-    assert client_secret_matches(new_secret, stored.secret_hash)
+    assert await client_secret_matches(new_secret, stored.secret_hash)
     for table in Base.metadata.sorted_tables:
         for row in (await session.execute(select(table))).all():
             assert secret not in repr(row), table.name

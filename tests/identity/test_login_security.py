@@ -130,6 +130,21 @@ async def test_return_to_off_the_allow_list_gets_400_and_starts_no_login(
     assert await count(db, LoginAttempt) == 0
 
 
+@pytest.mark.parametrize(
+    "return_to",
+    ["http://[::1/callback", "http://localhost\uff1a3000/callback", "http://a]b/callback"],
+    ids=["unclosed-ipv6-bracket", "full-width-colon", "stray-closing-bracket"],
+)
+@pytest.mark.parametrize("login", [LOGIN, "/api/v1/auth/staff/dev-login/login"])
+async def test_return_to_that_is_no_url_gets_400_not_500(
+    client: httpx.AsyncClient, db: Database, return_to: str, login: str
+) -> None:
+    response = await client.get(login, params=login_params(return_to))
+
+    assert_problem(response, 400, "return-to-not-allowed")
+    assert await count(db, LoginAttempt) == 0
+
+
 @pytest.fixture
 async def app_path_client(database_url: str, db: Database) -> AsyncIterator[httpx.AsyncClient]:
     """An app whose allow-list names a path: the frontend shares its host with others."""

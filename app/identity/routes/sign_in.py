@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse
 
+from app.core.errors import TooManyRequests
 from app.core.principal import AssuranceLevel
+from app.core.ratelimit import client_address, hit
 from app.core.routing import accepts_any_query, api_router, problem_responses
 from app.core.uow import WriteSession
 from app.identity.attributes import Attribute
@@ -58,6 +60,16 @@ REDIRECT: dict[int | str, dict[str, Any]] = {
 }
 
 
+async def limit_sign_in_starts(request: Request, context: Context) -> None:
+    """Every start keeps a login state in the database: at most
+    RATHAUS_LOGIN_RATE_LIMIT_PER_MINUTE per address (429 with Retry-After)."""
+    await hit(
+        context.database,
+        f"login:{client_address(request)}",
+        limit=context.settings.login_rate_limit_per_minute,
+    )
+
+
 def _providers(context: IdentityContext, *, for_staff: bool) -> list[ProviderRead]:
     return [
         ProviderRead(
@@ -91,8 +103,13 @@ async def list_providers(context: Context) -> list[ProviderRead]:
     description="Redirects to the provider. After sign-in the browser returns to `return_to` "
     "with `code` and your `state`, or with `error` and `error_code` (`cancelled`, "
     "`insufficient_level`, `missing_attribute`, `invalid_response`, `provider_unavailable`). "
-    "Exchange the code with your PKCE verifier at `POST /api/v1/auth/token`.",
-    responses={**REDIRECT, **problem_responses(UnknownProvider, ReturnToNotAllowed)},
+    "Exchange the code with your PKCE verifier at `POST /api/v1/auth/token`. Starts are "
+    "rate-limited per address (429 with Retry-After).",
+    responses={
+        **REDIRECT,
+        **problem_responses(UnknownProvider, ReturnToNotAllowed, TooManyRequests),
+    },
+    dependencies=[Depends(limit_sign_in_starts)],
 )
 async def login(
     provider: ProviderId,
@@ -166,7 +183,11 @@ async def list_staff_providers(context: Context) -> list[ProviderRead]:
     "returns to `return_to` with `code` and `state`, or `error` and `error_code` "
     "(`missing_attribute` when the provider's groups grant no role here, `not_permitted` for a "
     "disabled account).",
-    responses={**REDIRECT, **problem_responses(UnknownProvider, ReturnToNotAllowed)},
+    responses={
+        **REDIRECT,
+        **problem_responses(UnknownProvider, ReturnToNotAllowed, TooManyRequests),
+    },
+    dependencies=[Depends(limit_sign_in_starts)],
 )
 async def staff_login(
     provider: ProviderId,

@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import CurrentPrincipal
 from app.core.errors import TooManyRequests
 from app.core.principal import AssuranceLevel
-from app.core.ratelimit import hit
+from app.core.ratelimit import client_address, hit
 from app.core.routing import api_router, problem_responses
 from app.core.uow import WriteSession
+from app.identity.clients import MAX_CLIENT_ID_LENGTH
 from app.identity.context import IdentityContext, identity_context
 from app.identity.errors import InvalidClient, InvalidGrant, InvalidScope, UnsupportedGrantType
 from app.identity.schemas import GrantType, JwksRead, TokenRequest, TokenResponse
@@ -35,7 +36,8 @@ Context = Annotated[IdentityContext, Depends(identity_context)]
     "`code_verifier`; `refresh_token` needs `refresh_token` (single use: the response has a "
     "new one, and reusing an old one ends the session); `client_credentials` needs the "
     "client's id and secret (HTTP Basic or form) and an optional `scope`. Attempts are "
-    "rate-limited per address (429 with Retry-After).",
+    "rate-limited per address, and client credentials also per client id (429 with "
+    "Retry-After).",
     responses=problem_responses(
         InvalidGrant, InvalidClient, UnsupportedGrantType, InvalidScope, TooManyRequests
     ),
@@ -47,12 +49,14 @@ async def token(
     response: Response,
     form: Annotated[TokenRequest, Form()],
 ) -> TokenResponse:
-    address = request.client.host if request.client else "unknown"
-    await hit(
-        context.database, f"token:{address}", limit=context.settings.token_rate_limit_per_minute
-    )
+    limit = context.settings.token_rate_limit_per_minute
+    await hit(context.database, f"token:{client_address(request)}", limit=limit)
+    credentials = _client_credentials(request, form)
+    if credentials is not None and credentials[0] and len(credentials[0]) <= MAX_CLIENT_ID_LENGTH:
+        # Guessing one client's secret from many addresses is limited too.
+        await hit(context.database, f"token-client:{credentials[0]}", limit=limit)
     response.headers["Cache-Control"] = "no-store"
-    pair = await _grant(session, context, request, form)
+    pair = await _grant(session, context, form, credentials)
     return TokenResponse(
         access_token=pair.access_token,
         expires_in=pair.expires_in,
@@ -63,22 +67,31 @@ async def token(
 
 
 async def _grant(
-    session: AsyncSession, context: IdentityContext, request: Request, form: TokenRequest
+    session: AsyncSession,
+    context: IdentityContext,
+    form: TokenRequest,
+    credentials: tuple[str | None, str | None] | None,
 ) -> TokenPair:
     if form.grant_type == GrantType.authorization_code:
         return await token_service.exchange_code(session, context, form.code, form.code_verifier)
     if form.grant_type == GrantType.refresh_token:
         return await token_service.refresh(session, context, form.refresh_token)
-    if form.grant_type == GrantType.client_credentials:
-        basic_id, basic_secret = _basic_credentials(request)
+    if credentials is not None:
+        client_id, client_secret = credentials
         return await token_service.client_credentials(
-            session,
-            context,
-            basic_id or form.client_id,
-            basic_secret or form.client_secret,
-            form.scope,
+            session, context, client_id, client_secret, form.scope
         )
     raise UnsupportedGrantType()
+
+
+def _client_credentials(
+    request: Request, form: TokenRequest
+) -> tuple[str | None, str | None] | None:
+    """The client's id and secret for a client-credentials grant (HTTP Basic or form)."""
+    if form.grant_type != GrantType.client_credentials:
+        return None
+    basic_id, basic_secret = _basic_credentials(request)
+    return basic_id or form.client_id, basic_secret or form.client_secret
 
 
 def _basic_credentials(request: Request) -> tuple[str | None, str | None]:
