@@ -9,34 +9,50 @@ A refused ID token must end at `return_to` with an error and without a code.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.config import OidcProviderSettings, Settings
-from app.core.db import Database
 from app.core.principal import LevelOfAssurance
 from app.identity.adapters import oidc
 from app.identity.adapters.base import FailureKind, IdentityFailure, LoginRequirements
 from app.identity.adapters.oidc import OidcProvider
 from app.identity.attributes import Attribute
-from app.identity.registry import build_registry
-from app.main import create_app
-from tests.conftest import make_settings
-from tests.fixtures.auth import RETURN_TO, Pkce, Tokens, query_of
+from tests.fixtures.auth import RETURN_TO, Pkce, query_of
 from tests.fixtures.factories import create_department
+from tests.fixtures.oidc_flow import (
+    ALL_ATTRIBUTES,
+    BUNDID,
+    BUNDID_CLIENT,
+    BUNDID_FRONTEND_ISSUER,
+    ERIKA,
+    INSUFFICIENT,
+    LEEWAY,
+    REFUSED,
+    STAFF_ISSUER,
+    STATE,
+    UNAVAILABLE,
+    attribute_values,
+    begin,
+    bundid_answers,
+    callback_url,
+    come_back,
+    path_and_query,
+    profile,
+    redeem,
+    sign_in,
+    start_identity_providers,
+    with_query,
+)
 from tests.fixtures.openid_provider import (
     ABSENT,
-    AuthorizationRequest,
     OpenIdProvider,
     OpKey,
     b64url,
@@ -45,246 +61,6 @@ from tests.fixtures.openid_provider import (
     unsigned,
     with_payload_changed,
 )
-
-PUBLIC_BASE_URL = "http://127.0.0.1:8000"
-LEEWAY = 30
-STATE = "frontend-state-7"
-
-BUNDID_ISSUER = "https://id.stadt.example/realms/buergerkonto"
-BUNDID_FRONTEND_ISSUER = "https://login.stadt.example/realms/buergerkonto"
-BUNDID_CLIENT = "rathaus-buergerportal"
-# Characters that must be form-encoded in HTTP Basic (RFC 6749 §2.3.1).
-BUNDID_SECRET = "geheim:mit%Sonder+zeichen &="
-STAFF_ISSUER = "https://id.stadt.example/realms/rathaus"
-STAFF_CLIENT = "rathaus-sachbearbeitung"
-
-BUNDID = OidcProviderSettings(
-    id="bundid",
-    display_name="BundID",
-    issuer=BUNDID_ISSUER,
-    client_id=BUNDID_CLIENT,
-    client_secret=BUNDID_SECRET,
-    scopes=["openid", "profile"],
-    allowed_issuers=[BUNDID_ISSUER, BUNDID_FRONTEND_ISSUER],
-    subject_claim="bPK2",
-    claim_mapping={
-        "FamilyNames": "nachname",
-        "GivenNames": "vorname",
-        "BirthName": "geburtsname",
-        "DateOfBirth": "geburtsdatum",
-        "PlaceOfBirth": "geburtsort",
-        "PlaceOfResidence": "anschrift",
-        "Nationality": "staatsangehoerigkeit",
-    },
-    acr_mapping={"urn:stadt:vertrauensniveau:basis": "low"},
-)
-STAFF = OidcProviderSettings(
-    id="keycloak-staff",
-    display_name="Stadtverwaltung",
-    issuer=STAFF_ISSUER,
-    client_id=STAFF_CLIENT,
-    for_staff=True,
-)
-
-ERIKA: dict[str, Any] = {
-    "bPK2": "bPK2:aGVsbG8tZXJpa2EtbXVzdGVybWFubg==",
-    "nachname": "Mustermann",
-    "vorname": "Erika",
-    "geburtsname": "Gabler",
-    "geburtsdatum": "19640800",
-    "geburtsort": "Berlin",
-    "anschrift": {
-        "street_address": "Heidestraße 17",
-        "postal_code": "51147",
-        "locality": "Köln",
-        "country": "D",
-    },
-    "staatsangehoerigkeit": "D",
-    "acr": "STORK-QAA-Level-3",
-}
-ALL_ATTRIBUTES = (
-    "BirthName",
-    "DateOfBirth",
-    "PlaceOfBirth",
-    "PlaceOfResidence",
-    "Nationality",
-)
-REFUSED = {"error": "access_denied", "error_code": "invalid_response", "state": STATE}
-UNAVAILABLE = {
-    "error": "temporarily_unavailable",
-    "error_code": "provider_unavailable",
-    "state": STATE,
-}
-INSUFFICIENT = {"error": "access_denied", "error_code": "insufficient_level", "state": STATE}
-
-
-def callback_url(provider_id: str, *, staff: bool = False) -> str:
-    middle = "auth/staff" if staff else "auth"
-    return f"{PUBLIC_BASE_URL}/api/v1/{middle}/{provider_id}/callback"
-
-
-@pytest.fixture
-def bundid() -> OpenIdProvider:
-    return OpenIdProvider(
-        issuer=BUNDID_ISSUER,
-        client_id=BUNDID_CLIENT,
-        client_secret=BUNDID_SECRET,
-        redirect_uris=(callback_url("bundid"),),
-    )
-
-
-@pytest.fixture
-def staff_keycloak() -> OpenIdProvider:
-    return OpenIdProvider(
-        issuer=STAFF_ISSUER,
-        client_id=STAFF_CLIENT,
-        redirect_uris=(callback_url("keycloak-staff", staff=True),),
-    )
-
-
-@pytest.fixture
-def attacker() -> OpenIdProvider:
-    """Somebody else's provider: its keys and URLs show up in forged tokens."""
-    return OpenIdProvider(
-        issuer="https://attacker.example/realms/evil",
-        client_id=BUNDID_CLIENT,
-        redirect_uris=(callback_url("bundid"),),
-    )
-
-
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    return make_settings(
-        database_url,
-        public_base_url=PUBLIC_BASE_URL,
-        jwt_leeway_seconds=LEEWAY,
-        identity_providers=["bundid", "keycloak-staff"],
-        oidc_providers=[BUNDID, STAFF],
-    )
-
-
-@pytest.fixture
-async def provider_http(
-    bundid: OpenIdProvider, staff_keycloak: OpenIdProvider, attacker: OpenIdProvider
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=serve(bundid, staff_keycloak, attacker)) as http:
-        yield http
-
-
-@pytest.fixture
-def app(settings: Settings, db: Database, provider_http: httpx.AsyncClient) -> FastAPI:
-    app = create_app(settings, database=db)
-    start_identity_providers(app, provider_http)
-    return app
-
-
-def start_identity_providers(app: FastAPI, http: httpx.AsyncClient) -> None:
-    """Fresh adapters with empty caches, as in a newly started worker process."""
-    app.state.identity = dataclasses.replace(
-        app.state.identity, registry=build_registry(app.state.settings, http=http)
-    )
-
-
-@dataclasses.dataclass
-class Login:
-    """A sign-in begun at our API, with the browser on the provider's authorize page."""
-
-    pkce: Pkce
-    request: AuthorizationRequest
-
-    @property
-    def state(self) -> str:
-        return self.request.state
-
-
-async def begin(
-    client: httpx.AsyncClient,
-    provider: OpenIdProvider,
-    provider_id: str = "bundid",
-    *,
-    staff: bool = False,
-    level: str = "substantial",
-    attributes: tuple[str, ...] = (),
-) -> Login:
-    pkce = Pkce.new()
-    middle = "auth/staff" if staff else "auth"
-    params = [("return_to", RETURN_TO), ("code_challenge", pkce.challenge), ("state", STATE)]
-    if not staff:
-        params += [("level", level), *(("attributes", a) for a in attributes)]
-    response = await client.get(f"/api/v1/{middle}/{provider_id}/login", params=params)
-    assert response.status_code == 303, response.text
-    return Login(pkce, await provider.open_authorize_page(response.headers["location"]))
-
-
-def path_and_query(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.path}?{parts.query}"
-
-
-def with_query(url: str, **changes: str | None) -> str:
-    """`url` with query parameters replaced (None removes one)."""
-    query = {**query_of(url), **changes}
-    clean = {name: value for name, value in query.items() if value is not None}
-    return f"{url.split('?', 1)[0]}?{urlencode(clean)}"
-
-
-async def come_back(client: httpx.AsyncClient, provider_redirect: str) -> dict[str, str]:
-    """The browser follows the provider's redirect to our callback; returns the query that
-    `return_to` is then opened with."""
-    response = await client.get(path_and_query(provider_redirect))
-    assert response.status_code == 303, response.text
-    location = response.headers["location"]
-    assert location.startswith(RETURN_TO + "?"), location
-    return query_of(location)
-
-
-async def redeem(client: httpx.AsyncClient, login: Login, result: dict[str, str]) -> Tokens:
-    assert "code" in result, result
-    response = await client.post(
-        "/api/v1/auth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": result["code"],
-            "code_verifier": login.pkce.verifier,
-        },
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    return Tokens(body["access_token"], body.get("refresh_token"), body)
-
-
-async def sign_in(
-    client: httpx.AsyncClient,
-    provider: OpenIdProvider,
-    claims: dict[str, Any],
-    *,
-    level: str = "substantial",
-    attributes: tuple[str, ...] = (),
-    **id_token: Any,
-) -> Tokens:
-    login = await begin(client, provider, level=level, attributes=attributes)
-    result = await come_back(client, provider.log_in(login.state, claims, **id_token))
-    return await redeem(client, login, result)
-
-
-async def bundid_answers(
-    client: httpx.AsyncClient, bundid: OpenIdProvider, claims: dict[str, Any], **id_token: Any
-) -> dict[str, str]:
-    """Erika signs in and BundID answers with this ID token; what `return_to` receives."""
-    login = await begin(client, bundid)
-    return await come_back(client, bundid.log_in(login.state, claims, **id_token))
-
-
-async def profile(client: httpx.AsyncClient, tokens: Tokens) -> dict[str, Any]:
-    response = await client.get("/api/v1/me", headers=tokens.headers)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def attribute_values(profile: dict[str, Any]) -> dict[str, Any]:
-    return {a["name"]: a["value"] for a in profile["attributes"]}
-
 
 # Successful sign-in
 
