@@ -38,6 +38,13 @@ def _split_csv(value: object) -> object:
     return value
 
 
+class ClientAuthentication(StrEnum):
+    """How a confidential client proves itself at a provider's token endpoint."""
+
+    basic = "client_secret_basic"
+    post = "client_secret_post"
+
+
 class OidcProviderSettings(BaseModel):
     """One OpenID Connect provider: BundID or an eID service (often behind Keycloak), or the
     city's Keycloak for staff. Given as JSON in RATHAUS_OIDC_PROVIDERS."""
@@ -48,7 +55,11 @@ class OidcProviderSettings(BaseModel):
     client_id: str
     client_secret: str | None = None
     for_staff: bool = False
-    scopes: list[str] = Field(default_factory=lambda: ["openid"])
+    token_endpoint_auth_method: ClientAuthentication = ClientAuthentication.basic
+    """How a confidential client authenticates at the token endpoint (RFC 6749 §2.3.1)."""
+    scopes: list[str] | None = None
+    """Requested scopes; unset: `openid` and the standard scopes that carry the mapped claims
+    (`profile`, `email`, `address`), see `requested_scopes`."""
     acr_values: list[str] = Field(default_factory=list)
     allowed_issuers: list[str] = Field(default_factory=list)
     subject_claim: str = "sub"
@@ -56,6 +67,40 @@ class OidcProviderSettings(BaseModel):
     acr_mapping: dict[str, str] = Field(default_factory=dict)
     groups_claim: str = "groups"
     max_level: str = "high"
+
+    def requested_scopes(self, claims: Iterable[str]) -> list[str]:
+        """The configured scopes, or those a strict provider needs to send `claims`: OpenID
+        Connect Core §5.4 puts names and dates in `profile`, and `email` and `address` in
+        scopes of their own. Staff providers also need `profile` for the display name."""
+        if self.scopes is not None:
+            return self.scopes
+        wanted = set(claims) | ({"name", "preferred_username"} if self.for_staff else set())
+        scopes = ["openid"]
+        for scope, members in _STANDARD_SCOPE_CLAIMS.items():
+            if wanted & members:
+                scopes.append(scope)
+        return scopes
+
+
+_STANDARD_SCOPE_CLAIMS: dict[str, frozenset[str]] = {
+    "profile": frozenset(
+        {
+            "name",
+            "family_name",
+            "given_name",
+            "middle_name",
+            "nickname",
+            "preferred_username",
+            "birthdate",
+            "gender",
+            "locale",
+            "zoneinfo",
+        }
+    ),
+    "email": frozenset({"email", "email_verified"}),
+    "address": frozenset({"address"}),
+    "phone": frozenset({"phone_number", "phone_number_verified"}),
+}
 
 
 class Settings(BaseSettings):
@@ -108,6 +153,7 @@ class Settings(BaseSettings):
     token_rate_limit_per_minute: int = Field(default=20, ge=1)
     login_rate_limit_per_minute: int = Field(default=20, ge=1)
     oidc_providers: list[OidcProviderSettings] = Field(default_factory=list)
+    oidc_max_id_token_bytes: int = Field(default=65_536, ge=4096, le=1_048_576)
     mail_transport: str = "file"
     mail_from: str = DEFAULT_MAIL_FROM
     mail_dir: Path = PROJECT_ROOT / "var" / "mail"

@@ -74,6 +74,7 @@ class AccountService:
             .values(
                 revoked_at=func.coalesce(AuthSession.revoked_at, utcnow()),
                 revoked_reason=func.coalesce(AuthSession.revoked_reason, "signed_out_elsewhere"),
+                provider_logout_hint=None,
             )
         )
         if rowcount(ended) != 1:

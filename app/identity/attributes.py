@@ -105,6 +105,10 @@ def _text(raw: Any) -> str:
     text = raw.strip()
     if not text or len(text) > MAX_TEXT_LENGTH:
         raise MalformedAttribute("attribute is empty or too long")
+    # NUL cannot be stored in PostgreSQL text at all; other control characters are no part
+    # of a name or an address (line breaks of a formatted address excepted).
+    if any(not c.isprintable() and c not in "\n\r\t" for c in text):
+        raise MalformedAttribute("attribute holds control characters")
     return text
 
 

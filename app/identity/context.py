@@ -8,6 +8,7 @@ from fastapi import Request
 
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.sealing import Sealer
 from app.identity.jwt import SigningKey
 from app.identity.registry import ProviderRegistry
 
@@ -22,6 +23,11 @@ class IdentityContext:
     @property
     def issuer(self) -> str:
         return self.settings.public_base_url.rstrip("/")
+
+    @property
+    def logout_hints(self) -> Sealer:
+        """Seals the ID tokens kept for logging out at the provider."""
+        return Sealer(self.settings.secret_key, "provider-logout-hint")
 
     def callback_url(self, provider_id: str, *, for_staff: bool) -> str:
         middle = "auth/staff" if for_staff else "auth"

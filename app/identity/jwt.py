@@ -89,9 +89,10 @@ def verify(
     now: datetime | None = None,
     nonce: str | None = None,
     authorized_party: str | None = None,
+    max_bytes: int = 16_384,
 ) -> dict[str, Any]:
     """Verified claims of a compact JWS, or InvalidToken."""
-    header = _header(token)
+    header = _header(token, max_bytes)
     key = _select_key(list(keys), header.get("kid"))
     if header.get("alg") != key.algorithm:
         raise InvalidToken("algorithm does not match the key")
@@ -112,8 +113,8 @@ def verify(
     return claims
 
 
-def _header(token: str) -> dict[str, Any]:
-    if not isinstance(token, str) or token.count(".") != 2 or len(token) > 16_384:
+def _header(token: str, max_bytes: int) -> dict[str, Any]:
+    if not isinstance(token, str) or token.count(".") != 2 or len(token) > max_bytes:
         raise InvalidToken("not a compact JWS")
     try:
         segment = token.split(".", 1)[0]

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import EMAIL_LENGTH, Base, UUIDPrimaryKey, utcnow
@@ -129,6 +129,11 @@ class AuthSession(UUIDPrimaryKey, Base):
     expires_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
     revoked_reason: Mapped[str | None] = mapped_column(String(50))
+    provider: Mapped[str | None] = mapped_column(String(50))
+    """The identity provider the person signed in with (None for sessions from before)."""
+    provider_logout_hint: Mapped[str | None] = mapped_column(Text)
+    """The provider's ID token, sealed (`app.core.sealing`), as `id_token_hint` for logging
+    out at the provider too; cleared as soon as the session ends."""
 
 
 class AuthorizationCode(UUIDPrimaryKey, Base):

@@ -93,6 +93,55 @@ class JsonWebKey(BaseModel):
     alg: str = Field(examples=["RS256"])
 
 
+class LogoutRequest(BaseModel):
+    """Where the provider should send the browser once it has ended its own session."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"return_to": "https://buergerportal.stadt.example/abgemeldet"}]
+        },
+    )
+
+    return_to: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Sent to the provider as `post_logout_redirect_uri`: same rules as "
+        "`return_to` at sign-in (`RATHAUS_AUTH_RETURN_TO_ALLOWLIST`), and registered at the "
+        "provider as a valid post-logout redirect URI. Left out, the provider shows its own "
+        "signed-out page.",
+    )
+    state: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Your own value; the provider returns it unchanged to `return_to`.",
+    )
+
+
+class LogoutResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "logout_url": "https://id.stadt.example/realms/buergerkonto/protocol/"
+                    "openid-connect/logout?client_id=rathaus-buergerportal&id_token_hint=eyJ…"
+                    "&post_logout_redirect_uri=https%3A%2F%2Fbuergerportal.stadt.example%2F"
+                    "abgemeldet"
+                },
+                {"logout_url": None},
+            ]
+        }
+    )
+
+    logout_url: str | None = Field(
+        description="Send the browser here (a top-level navigation, not a fetch) so that the "
+        "identity provider ends its own login session too; otherwise the next person at a "
+        "shared or kiosk browser is signed in as this one without seeing a login form. "
+        "`null` when the provider keeps no session of its own (the development stand-ins) or "
+        "offers no logout, or could not be reached: then tell the person to close the browser."
+    )
+
+
 class JwksRead(BaseModel):
     """A JSON Web Key Set (RFC 7517)."""
 

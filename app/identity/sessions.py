@@ -27,11 +27,26 @@ async def active_session(session: AsyncSession, session_id: uuid.UUID) -> AuthSe
     return found
 
 
+async def provider_of(
+    session: AsyncSession, session_id: uuid.UUID
+) -> tuple[str | None, str | None]:
+    """The provider a session came from, and its sealed logout hint (if still kept)."""
+    row = (
+        await session.execute(
+            select(AuthSession.provider, AuthSession.provider_logout_hint).where(
+                AuthSession.id == session_id
+            )
+        )
+    ).one_or_none()
+    return (row.provider, row.provider_logout_hint) if row else (None, None)
+
+
 async def revoke_session(session: AsyncSession, session_id: uuid.UUID, reason: str) -> None:
+    """End one session; the ID token kept for logging out at its provider goes with it."""
     await session.execute(
         update(AuthSession)
         .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoked_reason=reason)
+        .values(revoked_at=utcnow(), revoked_reason=reason, provider_logout_hint=None)
     )
 
 
@@ -46,6 +61,6 @@ async def revoke_sessions_of(
             AuthSession.principal_id == principal_id,
             AuthSession.revoked_at.is_(None),
         )
-        .values(revoked_at=utcnow(), revoked_reason=reason)
+        .values(revoked_at=utcnow(), revoked_reason=reason, provider_logout_hint=None)
     )
     return rowcount(ended)

@@ -27,12 +27,14 @@ from app.identity.adapters.base import (
     IdentityFailure,
     LoginRequirements,
     LoginState,
+    ProviderLogout,
     VerifiedIdentity,
 )
 from app.identity.attributes import Attribute
 from app.identity.context import IdentityContext
 from app.identity.errors import InvalidLoginState, ReturnToNotAllowed
 from app.identity.models import CitizenAccount, CitizenAttribute, LoginAttempt, StaffUser
+from app.identity.sessions import provider_of, revoke_session
 from app.identity.staff import grants_from_groups, replace_grants
 from app.identity.tokens import new_session_with_code
 
@@ -81,8 +83,16 @@ def _with_query(url: str, params: Mapping[str, str | None]) -> str:
 def _failure_redirect(
     provider_id: str, return_to: str, failure: IdentityFailure, client_state: str | None
 ) -> str:
-    """Back to the (already validated) frontend with an OAuth-style error and our reason."""
-    logger.info("auth.login_failed", provider=provider_id, kind=failure.kind.value)
+    """Back to the (already validated) frontend with an OAuth-style error and our reason.
+
+    The log line says which check failed, for which provider (the request id comes with every
+    line); reasons are our own fixed texts, never claims, tokens or personal data."""
+    logger.warning(
+        "auth.login_refused",
+        provider=provider_id,
+        kind=failure.kind.value,
+        reason="".join(c for c in failure.reason[:200] if c.isprintable()),
+    )
     error = (
         "temporarily_unavailable"
         if failure.kind is FailureKind.provider_unavailable
@@ -159,6 +169,7 @@ class LoginService:
             code_verifier=attempt.code_verifier,
             expires_at=attempt.expires_at,
             redirect_uri=attempt.redirect_uri,
+            started_at=attempt.created_at,
             requirements=LoginRequirements(
                 LevelOfAssurance(attempt.required_level),
                 frozenset(Attribute(a) for a in attempt.attributes),
@@ -184,7 +195,14 @@ class LoginService:
         except IdentityFailure as failure:
             return _failure_redirect(provider_id, attempt.return_to, failure, attempt.client_state)
         code = await new_session_with_code(
-            session, context, principal_type, principal_id, level, attempt.code_challenge
+            session,
+            context,
+            principal_type,
+            principal_id,
+            level,
+            attempt.code_challenge,
+            provider=provider_id,
+            id_token=identity.id_token,
         )
         await record(
             session,
@@ -195,6 +213,37 @@ class LoginService:
             summary={"provider": provider_id, "level": level.name if level else None},
         )
         return _with_query(attempt.return_to, {"code": code, "state": attempt.client_state})
+
+    async def logout(
+        self,
+        session: AsyncSession,
+        context: IdentityContext,
+        principal: Principal,
+        *,
+        return_to: str | None,
+        state: str | None,
+    ) -> str | None:
+        """End the caller's session here; where to send the browser to end the provider's
+        login session too (OpenID Connect RP-initiated logout), if it keeps one."""
+        if return_to is not None and not return_to_allowed(
+            return_to, context.settings.auth_return_to_allowlist
+        ):
+            raise ReturnToNotAllowed()
+        if principal.session_id is None:
+            return None
+        provider_id, sealed_hint = await provider_of(session, principal.session_id)
+        await revoke_session(session, principal.session_id, "logout")
+        await record(
+            session,
+            action="auth.signed_out",
+            object_type=principal.type.value,
+            object_id=principal.id,
+        )
+        provider = context.registry.providers.get(provider_id or "")
+        if provider is None:
+            return None
+        hint = context.logout_hints.open(sealed_hint) if sealed_hint else None
+        return await provider.end_session_url(ProviderLogout(hint, return_to, state))
 
     async def _consume_attempt(
         self, session: AsyncSession, provider_id: str, state: str | None
@@ -243,7 +292,9 @@ class LoginService:
     async def _staff_signed_in(
         self, session: AsyncSession, provider_id: str, identity: VerifiedIdentity
     ) -> tuple[uuid.UUID, LevelOfAssurance]:
-        grants = await grants_from_groups(session, identity.groups)
+        grants = await grants_from_groups(
+            session, [group for group in identity.groups if group.isprintable()]
+        )
         if not grants:
             raise IdentityFailure(FailureKind.missing_attribute, "no rathaus role in groups")
         user: StaffUser = await self._locked_account(session, StaffUser, provider_id, identity)
@@ -281,6 +332,9 @@ def _recheck(
         raise IdentityFailure(FailureKind.invalid_response, "issuer not allowed")
     if not identity.subject or len(identity.subject) > MAX_SUBJECT_LENGTH:
         raise IdentityFailure(FailureKind.invalid_response, "no subject, or an overlong one")
+    if not identity.subject.isprintable():
+        # A pseudonym is printable; NUL would not even fit a PostgreSQL text column.
+        raise IdentityFailure(FailureKind.invalid_response, "subject with control characters")
     if identity.level < requirements.level or identity.level > max_level:
         raise IdentityFailure(FailureKind.insufficient_level, "level below requirement")
     missing = requirements.required_attributes - set(identity.attributes)
@@ -289,8 +343,10 @@ def _recheck(
 
 
 def _display_name(name: str | None) -> str:
-    """What the provider calls the person, cut to what the column holds."""
-    return (name or "Mitarbeiter:in")[:MAX_DISPLAY_NAME_LENGTH]
+    """What the provider calls the person, without control characters (NUL does not fit a
+    PostgreSQL column), cut to what the column holds."""
+    printable = " ".join("".join(c if c.isprintable() else " " for c in name or "").split())
+    return (printable or "Mitarbeiter:in")[:MAX_DISPLAY_NAME_LENGTH]
 
 
 async def _upsert_account(

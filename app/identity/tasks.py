@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import utcnow
@@ -26,6 +26,12 @@ async def purge_expired_sign_in_data(session: AsyncSession) -> None:
     await session.execute(delete(LoginAttempt).where(LoginAttempt.expires_at < now))
     await session.execute(delete(AuthorizationCode).where(AuthorizationCode.expires_at < now))
     await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now))
+    # An ended session keeps no ID token: it was only kept to log out at the provider.
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.expires_at < now, AuthSession.provider_logout_hint.is_not(None))
+        .values(provider_logout_hint=None)
+    )
     cutoff = now - ENDED_SESSION_RETENTION
     await session.execute(
         delete(AuthSession).where(

@@ -63,14 +63,20 @@ async def new_session_with_code(
     principal_id: uuid.UUID,
     level: LevelOfAssurance | None,
     code_challenge: str,
+    *,
+    provider: str,
+    id_token: str | None,
 ) -> str:
-    """Start a signed-in session; the returned one-time code lets the frontend collect it."""
+    """Start a signed-in session; the returned one-time code lets the frontend collect it.
+    The provider's ID token is kept sealed, for logging out there too."""
     auth_session = AuthSession(
         id=uuid.uuid4(),
         principal_type=principal_type.value,
         principal_id=principal_id,
         level=int(level) if level else None,
         expires_at=utcnow() + _session_lifetime(context, principal_type),
+        provider=provider,
+        provider_logout_hint=context.logout_hints.seal(id_token) if id_token else None,
     )
     session.add(auth_session)
     code = secrets.token_urlsafe(32)
@@ -231,16 +237,6 @@ class TokenService:
             summary={"scope": scopes},
         )
         return TokenPair(access, expires_in, None, None, scopes)
-
-    async def logout(self, session: AsyncSession, principal: Principal) -> None:
-        if principal.session_id is not None:
-            await revoke_session(session, principal.session_id, "logout")
-            await record(
-                session,
-                action="auth.signed_out",
-                object_type=principal.type.value,
-                object_id=principal.id,
-            )
 
     async def authenticate(
         self, session: AsyncSession, context: IdentityContext, token: str

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.principal import LevelOfAssurance
 from app.identity.adapters.base import (
     BeginResult,
+    KeepsNoProviderSession,
     LoginRequirements,
     LoginState,
     ProviderDescription,
@@ -38,7 +39,7 @@ NAMES = {
 }
 
 
-class FaultyAdapter:
+class FaultyAdapter(KeepsNoProviderSession):
     """Says yes to every login with the identity it is told to return."""
 
     def __init__(self) -> None:

@@ -46,16 +46,20 @@ class LoginState:
     expires_at: datetime
     redirect_uri: str
     requirements: LoginRequirements
+    started_at: datetime
+    """When the login began: a provider asked to authenticate afresh must have done so since."""
 
     @classmethod
     def new(cls, redirect_uri: str, requirements: LoginRequirements, ttl: timedelta) -> LoginState:
+        now = datetime.now(UTC)
         return cls(
             state=secrets.token_urlsafe(32),
             nonce=secrets.token_urlsafe(32),
             code_verifier=secrets.token_urlsafe(48),
-            expires_at=datetime.now(UTC) + ttl,
+            expires_at=now + ttl,
             redirect_uri=redirect_uri,
             requirements=requirements,
+            started_at=now,
         )
 
 
@@ -73,6 +77,8 @@ class VerifiedIdentity:
     attributes: Mapping[Attribute, AttributeValue] = field(default_factory=dict)
     groups: tuple[str, ...] = ()
     display_name: str | None = None
+    id_token: str | None = None
+    """The provider's ID token, kept (sealed) with the session as `id_token_hint` for logout."""
 
 
 class FailureKind(StrEnum):
@@ -105,6 +111,26 @@ class IdentityProvider(Protocol):
     async def complete(self, callback: Mapping[str, str], state: LoginState) -> VerifiedIdentity:
         """Turn the provider's callback into a verified identity, or raise IdentityFailure."""
         ...
+
+    async def end_session_url(self, logout: ProviderLogout) -> str | None:
+        """Where to send the browser so that the provider ends its own login session too
+        (OpenID Connect RP-initiated logout), or None when it keeps none or offers no way."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderLogout:
+    id_token_hint: str | None
+    post_logout_redirect_uri: str | None
+    state: str | None
+
+
+class KeepsNoProviderSession:
+    """For adapters whose provider keeps no login session of its own (the development
+    stand-ins): ending our session is all a logout needs."""
+
+    async def end_session_url(self, logout: ProviderLogout) -> str | None:
+        return None
 
 
 class ChoiceCodes:

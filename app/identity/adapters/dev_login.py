@@ -21,6 +21,7 @@ from app.identity.adapters.base import (
     ChoiceCodes,
     FailureKind,
     IdentityFailure,
+    KeepsNoProviderSession,
     LoginRequirements,
     LoginState,
     ProviderDescription,
@@ -81,7 +82,7 @@ def staff_persona(persona_id: str) -> StaffPersona | None:
     return next((p for p in STAFF_PERSONAS if p.id == persona_id), None)
 
 
-class DevLoginProvider:
+class DevLoginProvider(KeepsNoProviderSession):
     def __init__(self, public_base_url: str, secret: str) -> None:
         self._base = public_base_url.rstrip("/")
         self._codes = ChoiceCodes("dev-login", secret)

@@ -22,6 +22,7 @@ from app.identity.adapters.base import (
     ChoiceCodes,
     FailureKind,
     IdentityFailure,
+    KeepsNoProviderSession,
     LoginRequirements,
     LoginState,
     ProviderDescription,
@@ -143,7 +144,7 @@ def persona(persona_id: str) -> Persona | None:
     return next((p for p in PERSONAS if p.id == persona_id), None)
 
 
-class MockEidProvider:
+class MockEidProvider(KeepsNoProviderSession):
     def __init__(self, public_base_url: str, secret: str) -> None:
         self._base = public_base_url.rstrip("/")
         self._codes = ChoiceCodes("mock-eid", secret)

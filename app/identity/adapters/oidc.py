@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import httpx
+import structlog
 
-from app.core.config import OidcProviderSettings, Settings
+from app.core.config import ClientAuthentication, OidcProviderSettings, Settings
 from app.core.principal import LevelOfAssurance
 from app.identity.adapters.base import (
     IDENTITY_PROVIDERS,
@@ -27,11 +29,14 @@ from app.identity.adapters.base import (
     LoginRequirements,
     LoginState,
     ProviderDescription,
+    ProviderLogout,
     VerifiedIdentity,
 )
 from app.identity.attributes import Attribute, AttributeValue, MalformedAttribute, normalise
 from app.identity.jwt import InvalidToken, UnknownKeyId, VerificationKey, verify
 from app.identity.loa import UnknownLevel, parse_level
+
+logger = structlog.get_logger("rathaus.identity")
 
 DISCOVERY_TTL_SECONDS = 3600
 JWKS_TTL_SECONDS = 3600
@@ -127,11 +132,17 @@ def _signature_keys(entries: list[Any]) -> list[VerificationKey]:
 
 class OidcProvider:
     def __init__(
-        self, config: OidcProviderSettings, http: httpx.AsyncClient, *, leeway_seconds: int
+        self,
+        config: OidcProviderSettings,
+        http: httpx.AsyncClient,
+        *,
+        leeway_seconds: int,
+        max_id_token_bytes: int = 65_536,
     ) -> None:
         self.config = config
         self._http = http
         self._leeway = leeway_seconds
+        self._max_id_token_bytes = max_id_token_bytes
         self._discovery: dict[str, Any] | None = None
         self._discovered_at = 0.0
         self._jwks = JwksCache(http)
@@ -148,6 +159,9 @@ class OidcProvider:
             issuers=frozenset(issuers),
             for_staff=config.for_staff,
         )
+        self._scopes = config.requested_scopes(
+            claim for name, claim in self._claims.items() if name in _ATTRIBUTE_NAMES
+        )
 
     async def discovery(self) -> dict[str, Any]:
         if self._discovery and time.monotonic() - self._discovered_at < DISCOVERY_TTL_SECONDS:
@@ -161,10 +175,12 @@ class OidcProvider:
             if self._discovery:
                 return self._discovery
             raise IdentityFailure(FailureKind.provider_unavailable, "discovery failed") from exc
-        required = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
-        if not isinstance(document, dict) or any(k not in document for k in required):
+        if not isinstance(document, dict) or not all(
+            _is_url(document.get(name)) for name in _REQUIRED_ENDPOINTS
+        ):
+            # `authorization_endpoint: null` would otherwise send citizens to `None?…`.
             raise IdentityFailure(FailureKind.provider_unavailable, "incomplete discovery")
-        if document["issuer"] != self.config.issuer:
+        if document.get("issuer") != self.config.issuer:
             raise IdentityFailure(FailureKind.invalid_response, "discovery issuer mismatch")
         self._discovery = document
         self._discovered_at = time.monotonic()
@@ -179,7 +195,7 @@ class OidcProvider:
             "response_type": "code",
             "client_id": self.config.client_id,
             "redirect_uri": redirect_uri,
-            "scope": " ".join(self.config.scopes),
+            "scope": " ".join(self._scopes),
             "state": state.state,
             "nonce": state.nonce,
             "code_challenge": pkce_challenge(state.code_verifier),
@@ -188,7 +204,25 @@ class OidcProvider:
         acr = self._acr_values(requirements.level)
         if acr:
             params["acr_values"] = acr
-        return BeginResult(f"{document['authorization_endpoint']}?{urlencode(params)}", state)
+        if self._needs_fresh_authentication(requirements):
+            # Without these, a provider with a running login session (Keycloak, BundID)
+            # answers from that session at its old level, and a step-up never reaches the
+            # ID card. `max_age=0` obliges it to report `auth_time`, which `complete` checks.
+            params["prompt"] = "login"
+            params["max_age"] = "0"
+            if acr and document.get("claims_parameter_supported") is True:
+                params["claims"] = json.dumps(
+                    {"id_token": {"acr": {"essential": True, "values": acr.split()}}},
+                    separators=(",", ":"),
+                )
+        url = str(document["authorization_endpoint"])
+        separator = "&" if "?" in url else "?"
+        return BeginResult(f"{url}{separator}{urlencode(params)}", state)
+
+    def _needs_fresh_authentication(self, requirements: LoginRequirements) -> bool:
+        """A citizen login that asks for a level above `low` must reach the ID card (or
+        whatever gives that level) every time, whatever session the provider has."""
+        return not self.config.for_staff and requirements.level > LevelOfAssurance.low
 
     def _acr_values(self, level: LevelOfAssurance) -> str:
         if self.config.acr_values:
@@ -209,7 +243,7 @@ class OidcProvider:
         error = callback.get("error")
         if error:
             kind = _ERROR_KINDS.get(error, FailureKind.invalid_response)
-            raise IdentityFailure(kind, f"provider returned error {error[:50]!r}")
+            raise IdentityFailure(kind, f"provider returned error {_printable(error)!r}")
         code = callback.get("code")
         if not code:
             raise IdentityFailure(FailureKind.invalid_response, "callback without code")
@@ -220,7 +254,20 @@ class OidcProvider:
             raise IdentityFailure(FailureKind.invalid_response, "callback without iss")
         tokens = await self._exchange(document, code, state)
         claims = await self._verify_id_token(document, tokens, state)
-        return self._identity(claims)
+        if self._needs_fresh_authentication(state.requirements):
+            self._check_fresh_authentication(claims, state)
+        return self._identity(claims, state.requirements, str(tokens["id_token"]))
+
+    def _check_fresh_authentication(self, claims: Mapping[str, Any], state: LoginState) -> None:
+        """The provider was asked for a new authentication (`prompt=login`, `max_age=0`); an
+        `auth_time` from before this login began means it answered from an old session."""
+        auth_time = claims.get("auth_time")
+        if isinstance(auth_time, bool) or not isinstance(auth_time, int | float):
+            raise IdentityFailure(FailureKind.insufficient_level, "no auth_time after max_age=0")
+        if auth_time < state.started_at.timestamp() - self._leeway:
+            raise IdentityFailure(
+                FailureKind.insufficient_level, "provider did not authenticate afresh"
+            )
 
     async def _exchange(
         self, document: Mapping[str, Any], code: str, state: LoginState
@@ -232,10 +279,15 @@ class OidcProvider:
             "code_verifier": state.code_verifier,
             "client_id": self.config.client_id,
         }
+        auth: httpx.Auth = httpx.Auth()  # a public client sends no credentials, only PKCE
+        secret = self.config.client_secret
+        if secret and self.config.token_endpoint_auth_method is ClientAuthentication.post:
+            form["client_secret"] = secret
+        elif secret:
+            # client_secret_basic: both parts form-encoded first, as RFC 6749 §2.3.1 requires.
+            auth = httpx.BasicAuth(quote_plus(self.config.client_id), quote_plus(secret))
         try:
-            response = await self._http.post(
-                str(document["token_endpoint"]), data=form, auth=self._client_auth()
-            )
+            response = await self._http.post(str(document["token_endpoint"]), data=form, auth=auth)
         except httpx.HTTPError as exc:
             raise IdentityFailure(
                 FailureKind.provider_unavailable, "token endpoint failed"
@@ -246,17 +298,16 @@ class OidcProvider:
             body = response.json()
         except ValueError as exc:
             raise IdentityFailure(FailureKind.invalid_response, "token response not JSON") from exc
-        if response.status_code != 200 or not isinstance(body, dict) or "id_token" not in body:
-            raise IdentityFailure(FailureKind.invalid_response, "token exchange refused")
+        if response.status_code != 200 or not isinstance(body, dict):
+            error = body.get("error") if isinstance(body, dict) else None
+            raise IdentityFailure(
+                FailureKind.invalid_response,
+                f"token endpoint refused with {response.status_code} "
+                f"{_printable(error) if isinstance(error, str) else ''}".strip(),
+            )
+        if not isinstance(body.get("id_token"), str):
+            raise IdentityFailure(FailureKind.invalid_response, "token response without id_token")
         return body
-
-    def _client_auth(self) -> httpx.Auth:
-        """client_secret_basic, both parts form-encoded first as RFC 6749 §2.3.1 requires;
-        a public client (no secret) sends no credentials and relies on PKCE."""
-        secret = self.config.client_secret
-        if not secret:
-            return httpx.Auth()
-        return httpx.BasicAuth(quote_plus(self.config.client_id), quote_plus(secret))
 
     async def _verify_id_token(
         self, document: Mapping[str, Any], tokens: Mapping[str, Any], state: LoginState
@@ -268,6 +319,7 @@ class OidcProvider:
             "audience": self.config.client_id,
             "leeway_seconds": self._leeway,
             "nonce": state.nonce,
+            "max_bytes": self._max_id_token_bytes,
         }
         try:
             try:
@@ -277,7 +329,9 @@ class OidcProvider:
         except InvalidToken as exc:
             raise IdentityFailure(FailureKind.invalid_response, f"id_token: {exc}") from exc
 
-    def _identity(self, claims: Mapping[str, Any]) -> VerifiedIdentity:
+    def _identity(
+        self, claims: Mapping[str, Any], requirements: LoginRequirements, id_token: str
+    ) -> VerifiedIdentity:
         subject = claims.get(self.config.subject_claim)
         if not isinstance(subject, str) or not subject:
             raise IdentityFailure(FailureKind.invalid_response, "no subject claim")
@@ -288,25 +342,98 @@ class OidcProvider:
                 level = parse_level(claims.get("acr"), self.config.acr_mapping)
             except UnknownLevel as exc:
                 raise IdentityFailure(FailureKind.insufficient_level, str(exc)) from exc
-        attributes: dict[Attribute, AttributeValue] = {}
-        for name, claim in self._claims.items():
-            if name not in _ATTRIBUTE_NAMES or claims.get(claim) is None:
-                continue
-            try:
-                attributes[Attribute(name)] = AttributeValue(
-                    normalise(Attribute(name), claims[claim]), level
-                )
-            except MalformedAttribute as exc:
-                raise IdentityFailure(FailureKind.invalid_response, f"malformed {name}") from exc
-        groups = claims.get(self.config.groups_claim, [])
         return VerifiedIdentity(
             issuer=str(claims["iss"]),
             subject=subject,
             level=level,
-            attributes=attributes,
-            groups=tuple(str(g) for g in groups) if isinstance(groups, list) else (),
-            display_name=str(claims.get("name") or claims.get("preferred_username") or "") or None,
+            attributes=self._attributes(claims, requirements, level),
+            groups=_groups(claims.get(self.config.groups_claim)),
+            display_name=_display_name(claims),
+            id_token=id_token,
         )
+
+    def _attributes(
+        self, claims: Mapping[str, Any], requirements: LoginRequirements, level: LevelOfAssurance
+    ) -> dict[Attribute, AttributeValue]:
+        """The mapped attributes. A malformed one the login asked for is `missing_attribute`;
+        one it did not ask for is dropped with a warning: a provider sending more than asked
+        (a `birthdate` of `12.08.1964` on a login that wanted only names) breaks nothing."""
+        attributes: dict[Attribute, AttributeValue] = {}
+        for name, claim in self._claims.items():
+            if name not in _ATTRIBUTE_NAMES or claims.get(claim) is None:
+                continue
+            attribute = Attribute(name)
+            try:
+                attributes[attribute] = AttributeValue(normalise(attribute, claims[claim]), level)
+            except MalformedAttribute as exc:
+                if attribute in requirements.attributes:
+                    raise IdentityFailure(
+                        FailureKind.missing_attribute, f"requested {name} is malformed"
+                    ) from exc
+                logger.warning(
+                    "auth.unrequested_attribute_dropped",
+                    provider=self.config.id,
+                    attribute=name,
+                    reason="malformed",
+                )
+        return attributes
+
+    async def end_session_url(self, logout: ProviderLogout) -> str | None:
+        """The provider's `end_session_endpoint` with `id_token_hint`, `client_id`,
+        `post_logout_redirect_uri` and `state` (OpenID Connect RP-Initiated Logout 1.0);
+        None when the provider offers none or cannot be reached to say."""
+        try:
+            document = await self.discovery()
+        except IdentityFailure:
+            return None
+        endpoint = document.get("end_session_endpoint")
+        if not _is_url(endpoint):
+            return None
+        params = {
+            "client_id": self.config.client_id,
+            "id_token_hint": logout.id_token_hint,
+            "post_logout_redirect_uri": logout.post_logout_redirect_uri,
+            "state": logout.state,
+        }
+        query = urlencode({k: v for k, v in params.items() if v is not None})
+        return f"{endpoint}{'&' if '?' in str(endpoint) else '?'}{query}"
+
+
+_REQUIRED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri")
+
+
+def _is_url(value: object) -> bool:
+    if not isinstance(value, str) or len(value) > 2000:
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("https", "http") and bool(parts.netloc)
+
+
+def _printable(text: str) -> str:
+    """A provider's error code, fit for a log line: short, no control characters."""
+    return "".join(c for c in text[:50] if c.isprintable())
+
+
+def _groups(value: object) -> tuple[str, ...]:
+    """Keycloak sends a single group as a string rather than a list of one."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return ()
+    return tuple(g for g in value if isinstance(g, str) and g and g.isprintable())
+
+
+def _display_name(claims: Mapping[str, Any]) -> str | None:
+    for claim in ("name", "preferred_username"):
+        value = claims.get(claim)
+        if isinstance(value, str):
+            cleaned = " ".join("".join(c if c.isprintable() else " " for c in value).split())
+            if cleaned:
+                return cleaned
+    return None
 
 
 def _configured_oidc(
@@ -314,7 +441,10 @@ def _configured_oidc(
 ) -> OidcProvider:
     config = next(p for p in settings.oidc_providers if p.id == provider_id)
     return OidcProvider(
-        config, http or httpx.AsyncClient(timeout=10.0), leeway_seconds=settings.jwt_leeway_seconds
+        config,
+        http or httpx.AsyncClient(timeout=10.0),
+        leeway_seconds=settings.jwt_leeway_seconds,
+        max_id_token_bytes=settings.oidc_max_id_token_bytes,
     )
 
 

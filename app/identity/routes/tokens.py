@@ -18,8 +18,22 @@ from app.core.routing import api_router, problem_responses
 from app.core.uow import WriteSession
 from app.identity.clients import MAX_CLIENT_ID_LENGTH
 from app.identity.context import IdentityContext, identity_context
-from app.identity.errors import InvalidClient, InvalidGrant, InvalidScope, UnsupportedGrantType
-from app.identity.schemas import GrantType, JwksRead, TokenRequest, TokenResponse
+from app.identity.errors import (
+    InvalidClient,
+    InvalidGrant,
+    InvalidScope,
+    ReturnToNotAllowed,
+    UnsupportedGrantType,
+)
+from app.identity.schemas import (
+    GrantType,
+    JwksRead,
+    LogoutRequest,
+    LogoutResponse,
+    TokenRequest,
+    TokenResponse,
+)
+from app.identity.sign_in import login_service
 from app.identity.tokens import TokenPair, token_service
 
 router = api_router("identity")
@@ -112,16 +126,27 @@ def _basic_credentials(request: Request) -> tuple[str | None, str | None]:
 
 @router.post(
     "/auth/logout",
-    status_code=204,
-    response_class=Response,
-    summary="Sign out: end this session and all its refresh tokens",
-    description="Ends the session the access token belongs to; its refresh tokens stop "
+    response_model=LogoutResponse,
+    responses=problem_responses(ReturnToNotAllowed),
+    summary="Sign out here and at the identity provider",
+    description="Ends the session the access token belongs to: its refresh tokens stop "
     "working at once and the access token is refused from now on. Other sessions of the same "
-    "person stay signed in.",
+    "person stay signed in. The identity provider (BundID, the city's Keycloak) keeps a login "
+    "session of its own: send the browser to `logout_url` to end that too (OpenID Connect "
+    "RP-initiated logout with `id_token_hint`); the provider then redirects to `return_to` "
+    "with your `state`. The body is optional. Works the same for citizens and staff.",
 )
-async def logout(principal: CurrentPrincipal, session: WriteSession) -> Response:
-    await token_service.logout(session, principal)
-    return Response(status_code=204)
+async def logout(
+    principal: CurrentPrincipal,
+    session: WriteSession,
+    context: Context,
+    body: LogoutRequest | None = None,
+) -> LogoutResponse:
+    request = body or LogoutRequest()
+    url = await login_service.logout(
+        session, context, principal, return_to=request.return_to, state=request.state
+    )
+    return LogoutResponse(logout_url=url)
 
 
 @pages.get(

@@ -20,6 +20,7 @@ from tests.fixtures.oidc_flow import (
     BUNDID_SECRET,
     LEEWAY,
     PUBLIC_BASE_URL,
+    SIGNED_OUT,
     STAFF,
     STAFF_CLIENT,
     STAFF_ISSUER,
@@ -36,6 +37,7 @@ def bundid() -> OpenIdProvider:
         client_id=BUNDID_CLIENT,
         client_secret=BUNDID_SECRET,
         redirect_uris=(callback_url("bundid"),),
+        post_logout_redirect_uris=(SIGNED_OUT,),
     )
 
 
@@ -45,6 +47,7 @@ def staff_keycloak() -> OpenIdProvider:
         issuer=STAFF_ISSUER,
         client_id=STAFF_CLIENT,
         redirect_uris=(callback_url("keycloak-staff", staff=True),),
+        post_logout_redirect_uris=(SIGNED_OUT,),
     )
 
 
