@@ -124,6 +124,10 @@ def _basic_credentials(request: Request) -> tuple[str | None, str | None]:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
+NO_LOGOUT_OPTIONS = LogoutRequest()
+"""The body of a logout sent without one."""
+
+
 @router.post(
     "/auth/logout",
     response_model=LogoutResponse,
@@ -140,11 +144,10 @@ async def logout(
     principal: CurrentPrincipal,
     session: WriteSession,
     context: Context,
-    body: LogoutRequest | None = None,
+    body: LogoutRequest = NO_LOGOUT_OPTIONS,
 ) -> LogoutResponse:
-    request = body or LogoutRequest()
     url = await login_service.logout(
-        session, context, principal, return_to=request.return_to, state=request.state
+        session, context, principal, return_to=body.return_to, state=body.state
     )
     return LogoutResponse(logout_url=url)
 

@@ -257,3 +257,36 @@ async def test_staff_and_low_level_sign_ins_may_use_the_provider_session(
     for request in (login.request, staff_login.request):
         assert request.prompt == ()
         assert request.max_age is None
+
+
+async def test_a_logout_body_is_checked_strictly_but_only_after_the_token(
+    client: httpx.AsyncClient, bundid: OpenIdProvider
+) -> None:
+    erika = await signs_in(client, bundid, Browser(), ERIKA_LOW)
+    bad_bodies: list[dict[str, Any]] = [
+        {"json": {"return_to": 5}},
+        {"json": {"return_to": SIGNED_OUT, "also": "this"}},
+        {"json": {"state": "x" * 201}},
+        {"content": b"{not json", "headers": {"content-type": "application/json"}},
+    ]
+
+    anonymous = await client.post("/api/v1/auth/logout", json={"return_to": 5})
+    answers = [
+        await client.post(
+            "/api/v1/auth/logout",
+            **{**body, "headers": {**erika.headers, **body.get("headers", {})}},
+        )
+        for body in bad_bodies
+    ]
+    as_text = await client.post(
+        "/api/v1/auth/logout",
+        content=b"return_to=x",
+        headers={**erika.headers, "content-type": "text/plain"},
+    )
+
+    assert anonymous.status_code == 401
+    assert [a.status_code for a in answers] == [422, 422, 422, 400]
+    assert as_text.status_code == 415
+    for answer in [anonymous, *answers, as_text]:
+        assert answer.headers["content-type"] == "application/problem+json"
+    assert (await client.get("/api/v1/me", headers=erika.headers)).status_code == 200

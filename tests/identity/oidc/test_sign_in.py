@@ -374,7 +374,6 @@ BROKEN_CLAIMS: dict[str, ClaimChange] = {
     "no-bpk2-subject": lambda _now: {"bPK2": ABSENT},
     "empty-bpk2-subject": lambda _now: {"bPK2": ""},
     "overlong-bpk2-subject": lambda _now: {"bPK2": "bPK2:" + "A" * 300},
-    "family-name-not-a-string": lambda _now: {"nachname": {"de": "Mustermann"}},
 }
 
 
