@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -175,6 +175,23 @@ class Settings(BaseSettings):
         mode="before",
     )(_split_csv)
 
+    @field_validator("auth_return_to_allowlist", "cors_origins")
+    @classmethod
+    def _absolute_urls(cls, values: list[str]) -> list[str]:
+        """Each entry an absolute http(s) URL (`*` and `null` are left to the production
+        check, which names them): an entry Python cannot parse would fail every request."""
+        for value in values:
+            if value in ("*", "null"):
+                continue
+            try:
+                parts = urlsplit(value)
+                parts.port  # noqa: B018 - parsing the port is what raises for a bad one
+            except ValueError:
+                raise ValueError(f"{value[:100]!r} is not a URL") from None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{value[:100]!r} is not an absolute http(s) URL")
+        return values
+
     @field_validator("mail_from")
     @classmethod
     def _sender_address(cls, value: str) -> str:
@@ -294,4 +311,15 @@ def refuse_unsafe(problems: list[str]) -> None:
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; a `ConfigurationError` with one line per invalid
+    setting, each naming it, instead of a validation traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [
+            f"RATHAUS_{str(error['loc'][0]).upper()}: {error['msg']}."
+            if error["loc"]
+            else f"{error['msg']}."
+            for error in exc.errors(include_input=False, include_url=False)
+        ]
+        raise ConfigurationError("\n".join(lines)) from None

@@ -296,3 +296,24 @@ def test_only_production_or_an_explicit_setting_listens_beyond_loopback(
     settings = Settings.model_validate({"env": Environment.development, **env})
 
     assert (bind_problem(settings, host) is not None) is refused
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("RATHAUS_AUTH_RETURN_TO_ALLOWLIST", "http://[::1/"),
+        ("RATHAUS_AUTH_RETURN_TO_ALLOWLIST", "http://localhost：3000/"),
+        ("RATHAUS_CORS_ORIGINS", "https://a]b"),
+        ("RATHAUS_CORS_ORIGINS", "buergerportal.stadt.example"),
+        ("RATHAUS_PORT", "eighty"),
+    ],
+)
+def test_an_unparsable_setting_stops_the_start_with_one_line_naming_it(
+    setting: str, value: str
+) -> None:
+    result = run_cli("serve", env={setting: value})
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"{setting}: ")
