@@ -37,6 +37,18 @@ def _refuse_unsafe(settings: Settings) -> None:
         raise SystemExit(2) from None
 
 
+def _refuse_unusable_identity_providers(settings: Settings) -> None:
+    from app.core.logging import configure_logging
+    from app.startup import check_identity_providers
+
+    configure_logging(settings.log_level, json=settings.log_json)
+    try:
+        asyncio.run(check_identity_providers(settings))
+    except ConfigurationError as exc:
+        print(f"Refusing to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -49,6 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if problem:
         print(f"Refusing to start: {problem}", file=sys.stderr)
         return 2
+    _refuse_unusable_identity_providers(settings)
     if args.migrate:
         cmd_migrate(argparse.Namespace(revision="head"))
     uvicorn.run(

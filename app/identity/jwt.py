@@ -4,6 +4,9 @@ The algorithm is decided by the key, never by the token: a token's `alg` must eq
 algorithm pinned for the key its `kid` names. Headers that point elsewhere for keys (`jwk`,
 `jku`, `x5u`, `x5c`) are ignored: keys come only from our own key set or the provider's JWKS.
 Claims are checked here, not by the library, so that a missing `aud` or `exp` is an error.
+
+Signatures are checked with `cryptography` for every algorithm we list (RFC 7518 §3):
+python-jose cannot verify RSA-PSS, which eIDAS providers sign with.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -20,16 +24,43 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jose import jwk, jws
-from jose.exceptions import JOSEError
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from app.core.config import PROJECT_ROOT, ConfigurationError, Environment, Settings
 
 RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 EC_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+SUPPORTED_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+)
+"""Every algorithm a key may be pinned to, in the order we name them to operators."""
+
+MAX_TOKEN_BYTES = 16_384
+
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "256": hashes.SHA256,
+    "384": hashes.SHA384,
+    "512": hashes.SHA512,
+}
+_EC_CURVES: dict[str, ec.EllipticCurve] = {
+    "P-256": ec.SECP256R1(),
+    "P-384": ec.SECP384R1(),
+    "P-521": ec.SECP521R1(),
+}
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
 
 class InvalidToken(Exception):
@@ -44,7 +75,7 @@ class UnknownKeyId(InvalidToken):
 class VerificationKey:
     kid: str | None
     algorithm: str
-    key: Any
+    key: PublicKey
 
     @classmethod
     def from_jwk(cls, data: Mapping[str, Any]) -> VerificationKey | None:
@@ -54,13 +85,25 @@ class VerificationKey:
         algorithm = pinned_algorithm(data)
         if algorithm is None:
             return None
-        public = {k: v for k, v in data.items() if k in {"kty", "n", "e", "crv", "x", "y"}}
         try:
-            key = jwk.construct(public, algorithm=algorithm)
-        except (JOSEError, ValueError, TypeError, KeyError):
+            key = _public_key(data)
+        except (ValueError, TypeError, KeyError, UnsupportedAlgorithm):
             return None
         kid = data.get("kid")
         return cls(str(kid) if kid is not None else None, algorithm, key)
+
+    def verify_signature(self, signing_input: bytes, signature: bytes) -> bool:
+        """Whether `signature` over `signing_input` is this key's, with its pinned algorithm."""
+        digest = _HASHES[self.algorithm[2:]]()
+        try:
+            if isinstance(self.key, rsa.RSAPublicKey):
+                self.key.verify(signature, signing_input, _rsa_padding(self.algorithm), digest)
+            else:
+                der = _raw_ecdsa_to_der(signature, self.key.curve)
+                self.key.verify(der, signing_input, ec.ECDSA(digest))
+        except (InvalidSignature, ValueError):
+            return False
+        return True
 
 
 def pinned_algorithm(data: Mapping[str, Any]) -> str | None:
@@ -79,6 +122,41 @@ def pinned_algorithm(data: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _public_key(data: Mapping[str, Any]) -> PublicKey:
+    """The public key of an RSA or EC JWK; ValueError if it is not a valid one."""
+    if data["kty"] == "RSA":
+        return rsa.RSAPublicNumbers(_uint(data["e"]), _uint(data["n"])).public_key()
+    curve = _EC_CURVES[str(data["crv"])]
+    # Rejects points that are not on the curve (invalid-curve attacks).
+    return ec.EllipticCurvePublicNumbers(_uint(data["x"]), _uint(data["y"]), curve).public_key()
+
+
+def _uint(value: object) -> int:
+    if not isinstance(value, str) or not value:
+        raise ValueError("not a base64url integer")
+    return int.from_bytes(_b64url_decode(value), "big")
+
+
+def _rsa_padding(algorithm: str) -> padding.AsymmetricPadding:
+    """PKCS #1 v1.5 for RS*; for PS*, PSS with MGF1 of the same hash and a salt as long as
+    the hash (RFC 7518 §3.5)."""
+    if algorithm.startswith("RS"):
+        return padding.PKCS1v15()
+    digest = _HASHES[algorithm[2:]]()
+    return padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+
+
+def _raw_ecdsa_to_der(signature: bytes, curve: ec.EllipticCurve) -> bytes:
+    """JWS carries ECDSA signatures as R || S, each padded to the curve's size (RFC 7518
+    §3.4); a DER-encoded signature, as other libraries produce, is refused."""
+    size = (curve.key_size + 7) // 8
+    if len(signature) != 2 * size:
+        raise ValueError("ECDSA signature is not R || S of the curve's size")
+    r = int.from_bytes(signature[:size], "big")
+    s = int.from_bytes(signature[size:], "big")
+    return encode_dss_signature(r, s)
+
+
 def verify(
     token: str,
     keys: Iterable[VerificationKey],
@@ -89,18 +167,24 @@ def verify(
     now: datetime | None = None,
     nonce: str | None = None,
     authorized_party: str | None = None,
-    max_bytes: int = 16_384,
+    max_bytes: int = MAX_TOKEN_BYTES,
 ) -> dict[str, Any]:
-    """Verified claims of a compact JWS, or InvalidToken."""
+    """Verified claims of a compact JWS, or InvalidToken.
+
+    `max_bytes` bounds the token before anything is decoded; ID tokens of staff with many
+    groups need more than our own access tokens."""
     header = _header(token, max_bytes)
     key = _select_key(list(keys), header.get("kid"))
     if header.get("alg") != key.algorithm:
         raise InvalidToken("algorithm does not match the key")
+    signing_input, _, encoded_signature = token.rpartition(".")
     try:
-        payload = jws.verify(token, key.key, algorithms=[key.algorithm])
-    except JOSEError as exc:
-        raise InvalidToken("signature verification failed") from exc
-    claims = _json_object(payload)
+        signature = _b64url_decode(encoded_signature)
+    except ValueError as exc:
+        raise InvalidToken("malformed signature") from exc
+    if not key.verify_signature(signing_input.encode("ascii"), signature):
+        raise InvalidToken("signature verification failed")
+    claims = _json_object(signing_input.split(".")[1])
     check_claims(
         claims,
         issuer=issuer,
@@ -114,11 +198,10 @@ def verify(
 
 
 def _header(token: str, max_bytes: int) -> dict[str, Any]:
-    if not isinstance(token, str) or token.count(".") != 2 or len(token) > max_bytes:
+    if not isinstance(token, str) or len(token) > max_bytes or token.count(".") != 2:
         raise InvalidToken("not a compact JWS")
     try:
-        segment = token.split(".", 1)[0]
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        header = json.loads(_b64url_decode(token.split(".", 1)[0]))
     except (ValueError, TypeError) as exc:
         raise InvalidToken("malformed header") from exc
     if not isinstance(header, dict):
@@ -126,6 +209,13 @@ def _header(token: str, max_bytes: int) -> dict[str, Any]:
     if "crit" in header:
         raise InvalidToken("critical header extensions are not supported")
     return header
+
+
+def _b64url_decode(segment: str) -> bytes:
+    """Unpadded base64url, strictly: any other character is a ValueError, not skipped."""
+    if not _BASE64URL.fullmatch(segment):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
 def _select_key(keys: list[VerificationKey], kid: object) -> VerificationKey:
@@ -139,9 +229,9 @@ def _select_key(keys: list[VerificationKey], kid: object) -> VerificationKey:
     raise UnknownKeyId("unknown kid")
 
 
-def _json_object(payload: bytes | str) -> dict[str, Any]:
+def _json_object(segment: str) -> dict[str, Any]:
     try:
-        claims = json.loads(payload)
+        claims = json.loads(_b64url_decode(segment))
     except (ValueError, TypeError) as exc:
         raise InvalidToken("payload is not JSON") from exc
     if not isinstance(claims, dict):
@@ -159,9 +249,12 @@ def check_claims(
     nonce: str | None = None,
     authorized_party: str | None = None,
 ) -> None:
+    """Every registered claim we compare is checked for its JSON type first: a signed token
+    with a list or an object where a string belongs is refused, never compared or hashed."""
     issuers = {issuer} if isinstance(issuer, str) else set(issuer)
-    if claims.get("iss") not in issuers:
+    if _string(claims, "iss") not in issuers:
         raise InvalidToken("wrong issuer")
+    _string(claims, "sub")
     _check_audience(claims, audience, authorized_party)
     moment = (now or datetime.now(UTC)).timestamp()
     exp = _numeric(claims, "exp", required=True)
@@ -173,16 +266,26 @@ def check_claims(
     iat = _numeric(claims, "iat", required=True)
     if iat is not None and iat > moment + leeway_seconds:
         raise InvalidToken("issued in the future")
-    if nonce is not None and claims.get("nonce") != nonce:
+    if nonce is not None and _string(claims, "nonce") != nonce:
         raise InvalidToken("nonce mismatch")
+
+
+def _string(claims: Mapping[str, Any], name: str) -> str | None:
+    """The claim if it is a string, None if absent; InvalidToken for any other JSON type."""
+    value = claims.get(name)
+    if value is not None and not isinstance(value, str):
+        raise InvalidToken(f"{name} is not a string")
+    return value
 
 
 def _check_audience(claims: Mapping[str, Any], audience: str, authorized_party: str | None) -> None:
     aud = claims.get("aud")
     audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else None
-    if not audiences or audience not in audiences:
+    if not audiences or not all(isinstance(a, str) for a in audiences):
         raise InvalidToken("wrong or missing audience")
-    azp = claims.get("azp")
+    if audience not in audiences:
+        raise InvalidToken("wrong or missing audience")
+    azp = _string(claims, "azp")
     expected_azp = authorized_party or audience
     if len(audiences) > 1 and azp is None:
         raise InvalidToken("several audiences but no azp")
@@ -217,19 +320,20 @@ class SigningKey:
         if not isinstance(private, rsa.RSAPrivateKey) or private.key_size < 2048:
             raise ValueError("the signing key must be an RSA key of at least 2048 bits")
         # Kept parsed: loading (and so validating) an RSA private key takes tens of milliseconds.
-        self._private = jwk.construct(private, algorithm=self.algorithm)
-        public = jwk.construct(private.public_key(), algorithm=self.algorithm).to_dict()
-        self.public_jwk: dict[str, str] = {"kty": "RSA", "n": public["n"], "e": public["e"]}
+        self._private = private
+        numbers = private.public_key().public_numbers()
+        self.public_jwk: dict[str, str] = {
+            "kty": "RSA",
+            "n": _b64url_uint(numbers.n),
+            "e": _b64url_uint(numbers.e),
+        }
         self.kid = _thumbprint(self.public_jwk)
 
     def sign(self, claims: Mapping[str, Any]) -> str:
-        token: str = jws.sign(
-            json.dumps(dict(claims), separators=(",", ":")).encode(),
-            self._private,
-            headers={"kid": self.kid, "typ": "at+jwt"},
-            algorithm=self.algorithm,
-        )
-        return token
+        header = {"alg": self.algorithm, "kid": self.kid, "typ": "at+jwt"}
+        signing_input = f"{_b64url_json(header)}.{_b64url_json(claims)}"
+        signature = self._private.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{_b64url(signature)}"
 
     def jwks_entry(self) -> dict[str, str]:
         return {**self.public_jwk, "kid": self.kid, "use": "sig", "alg": self.algorithm}
@@ -244,9 +348,19 @@ def _thumbprint(public_jwk: Mapping[str, str]) -> str:
     canonical = json.dumps(
         {"e": public_jwk["e"], "kty": "RSA", "n": public_jwk["n"]}, separators=(",", ":")
     )
-    return (
-        base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
-    )
+    return _b64url(hashlib.sha256(canonical.encode()).digest())
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64url_json(value: Mapping[str, Any]) -> str:
+    return _b64url(json.dumps(dict(value), separators=(",", ":")).encode())
+
+
+def _b64url_uint(value: int) -> str:
+    return _b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 
 
 def generate_private_pem() -> bytes:

@@ -11,15 +11,20 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import quote_plus, urlencode, urlsplit
 
 import httpx
 import structlog
 
-from app.core.config import ClientAuthentication, OidcProviderSettings, Settings
+from app.core.config import (
+    ClientAuthentication,
+    ConfigurationError,
+    OidcProviderSettings,
+    Settings,
+)
 from app.core.principal import LevelOfAssurance
 from app.identity.adapters.base import (
     IDENTITY_PROVIDERS,
@@ -33,7 +38,13 @@ from app.identity.adapters.base import (
     VerifiedIdentity,
 )
 from app.identity.attributes import Attribute, AttributeValue, MalformedAttribute, normalise
-from app.identity.jwt import InvalidToken, UnknownKeyId, VerificationKey, verify
+from app.identity.jwt import (
+    SUPPORTED_ALGORITHMS,
+    InvalidToken,
+    UnknownKeyId,
+    VerificationKey,
+    verify,
+)
 from app.identity.loa import UnknownLevel, parse_level
 
 logger = structlog.get_logger("rathaus.identity")
@@ -128,6 +139,80 @@ def _signature_keys(entries: list[Any]) -> list[VerificationKey]:
         if key is not None:
             keys.append(key)
     return keys
+
+
+async def check_providers(settings: Settings, http: httpx.AsyncClient) -> None:
+    """Refuse, with a `ConfigurationError` of one line, enabled OIDC providers whose ID tokens
+    we could never verify: every login with them would fail. A provider that cannot be asked
+    now is logged and not refused: its outage must not keep the city's servers down."""
+    enabled = [p for p in settings.oidc_providers if p.id in settings.identity_providers]
+    found = await asyncio.gather(*(_algorithm_problem(p, http) for p in enabled))
+    problems = [problem for problem in found if problem]
+    if problems:
+        raise ConfigurationError(" ".join(problems))
+
+
+async def _algorithm_problem(config: OidcProviderSettings, http: httpx.AsyncClient) -> str | None:
+    try:
+        discovery, jwks = await _published_documents(config, http)
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError, KeyError, TypeError) as exc:
+        logger.warning("auth.provider_not_checked", provider=config.id, reason=type(exc).__name__)
+        return None
+    refusal = f"RATHAUS_OIDC_PROVIDERS: provider {config.id!r}"
+    supported = ", ".join(SUPPORTED_ALGORITHMS)
+    announced = discovery.get("id_token_signing_alg_values_supported")
+    if _offers_none_of_ours(announced):
+        return (
+            f"{refusal} signs ID tokens with no supported algorithm ({supported}); "
+            f"it offers: {_listed(map(str, announced))}."
+        )
+    candidates = [e for e in jwks if isinstance(e, dict) and e.get("use", "sig") == "sig"]
+    if candidates and not _signature_keys(candidates):
+        return (
+            f"{refusal} publishes no signing key with a supported algorithm ({supported}); "
+            f"it offers: {_listed(map(_described, candidates))}."
+        )
+    return None
+
+
+async def _published_documents(
+    config: OidcProviderSettings, http: httpx.AsyncClient
+) -> tuple[dict[str, Any], list[Any]]:
+    """The provider's discovery document and the entries of its JWKS."""
+    url = config.issuer.rstrip("/") + "/.well-known/openid-configuration"
+    discovery = await _json_object(http, url)
+    entries = (await _json_object(http, str(discovery["jwks_uri"])))["keys"]
+    if not isinstance(entries, list):
+        raise TypeError("JWKS keys is not a list")
+    return discovery, entries
+
+
+async def _json_object(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    response = await http.get(url)
+    response.raise_for_status()
+    document = response.json()
+    if not isinstance(document, dict):
+        raise TypeError("not a JSON object")
+    return document
+
+
+def _offers_none_of_ours(announced: object) -> TypeGuard[list[Any]]:
+    """Whether discovery lists signing algorithms and none is ours (an empty or missing list
+    says nothing: the JWKS decides)."""
+    if not isinstance(announced, list) or not announced:
+        return False
+    return not any(algorithm in SUPPORTED_ALGORITHMS for algorithm in announced)
+
+
+def _described(entry: Mapping[str, Any]) -> str:
+    """How a JWKS entry names itself to an operator: its `alg`, else its key type."""
+    if "alg" in entry:
+        return str(entry["alg"])
+    return f"{entry.get('kty')} key without alg"
+
+
+def _listed(names: Iterable[str]) -> str:
+    return ", ".join(sorted(set(names)))
 
 
 class OidcProvider:
