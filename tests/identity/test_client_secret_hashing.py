@@ -75,7 +75,7 @@ async def test_unknown_and_revoked_client_ids_cost_as_much_as_a_known_one(
         "revoked, right secret": attempt(revoked_id, revoked_secret),
     }
     timings: dict[str, list[float]] = {name: [] for name in attempts}
-    for _ in range(9):
+    for _ in range(15):
         for name, call in attempts.items():
             timings[name].append(await seconds(call, 401))
 
@@ -83,8 +83,9 @@ async def test_unknown_and_revoked_client_ids_cost_as_much_as_a_known_one(
     # on the machine only ever adds to it, so the minimum stays steady where a median wanders.
     fastest = {name: min(values) for name, values in timings.items()}
     known = fastest["known, wrong secret"]
-    # Skipping the hash for one kind would make it cheaper by a whole hash.
-    assert all(abs(value - known) < hash_seconds() / 2 for value in fastest.values()), fastest
+    # Skipping the hash for one kind would make it cheaper by a whole hash. Only "cheaper"
+    # reveals anything; a kind that came out slower met other load on the machine.
+    assert all(value > known - hash_seconds() / 2 for value in fastest.values()), fastest
 
 
 def p90(values: list[float]) -> float:
