@@ -26,6 +26,11 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+CPU_BOUND_TASKS = Counter(
+    "rathaus_cpu_bound_tasks_total",
+    "CPU-heavy tasks run in the bounded thread pool, by task (e.g. client_secret_hash).",
+    ["task"],
+)
 JOBS_FINISHED = Counter(
     "rathaus_jobs_finished_total",
     "Jobs finished by the worker, by job name and outcome.",
