@@ -18,7 +18,10 @@ START_EXAMPLE = "2027-03-29T08:00:00+02:00"
 
 
 def _rfc3339_text(value: Any) -> Any:
-    """Only an RFC 3339 date-time with its offset; no numbers read as Unix time."""
+    """Only an RFC 3339 date-time with its offset; no numbers read as Unix time. (Python
+    callers may pass an aware datetime; JSON never carries one.)"""
+    if isinstance(value, dt.datetime):
+        return value
     if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         raise PydanticCustomError(
             "rfc3339_expected",
