@@ -201,10 +201,7 @@ class CalendarService:
         return dict.fromkeys(_days(first, last), rules)
 
     async def release_day(self, session: AsyncSession, branch_id: uuid.UUID, day: date) -> bool:
-        """Create the day's capacity rows unless they exist; True if this call created them.
-
-        The `capacity_days` row is inserted first, ignoring a duplicate: of two processes
-        releasing one day at once, only the one that inserted it writes capacity rows."""
+        """Create the day's capacity rows unless they exist; True if this call created them."""
         exists = await session.scalar(
             select(CapacityDay.day).where(
                 CapacityDay.branch_id == branch_id, CapacityDay.day == day
@@ -241,27 +238,24 @@ class CalendarService:
         rules = await self.day_rules(session, branch_id, min(days), max(days))
         if not rules:
             return 0
-        count = 0
-        for day in days:
-            marked = await session.scalar(
+        # Of two processes releasing the same days at once, each writes capacity rows only
+        # for the days whose marker it inserted.
+        marked = (
+            await session.scalars(
                 _insert_ignoring_duplicates(dialect, CapacityDay)
-                .values(branch_id=branch_id, day=day)
+                .values([{"branch_id": branch_id, "day": day} for day in days])
                 .on_conflict_do_nothing(index_elements=["branch_id", "day"])
                 .returning(CapacityDay.day)
             )
-            if marked is None:
-                continue
-            count += 1
-            capacity = day_capacity(day, rules[day])
-            if capacity:
-                await session.execute(
-                    insert(CapacityUnit),
-                    [
-                        {"branch_id": branch_id, "starts_at": s, "capacity": c, "used": 0}
-                        for s, c in capacity.items()
-                    ],
-                )
-        return count
+        ).all()
+        rows = [
+            {"branch_id": branch_id, "starts_at": start, "capacity": capacity, "used": 0}
+            for day in marked
+            for start, capacity in day_capacity(day, rules[day]).items()
+        ]
+        if rows:
+            await session.execute(insert(CapacityUnit), rows)
+        return len(marked)
 
     async def release_all(self, session: AsyncSession, now: datetime) -> int:
         """The job's work: every branch's days up to its longest service horizon."""
@@ -743,16 +737,24 @@ class HoldService:
 
 
 def _check_persons(service: Terms, persons: int, *, pointer: str) -> None:
-    if persons > service.max_persons:
+    if persons <= service.max_persons:
+        return
+    if service.max_persons == 1:
         raise TooManyPersons(
             Text(
-                de=f"Für diese Dienstleistung können höchstens {service.max_persons} Personen "
-                "einen Termin teilen.",
-                en=f"At most {service.max_persons} persons can share an appointment for this "
-                "service.",
+                de="Diese Dienstleistung kann nur für eine Person gebucht werden.",
+                en="This service can be booked for one person only.",
             ),
             pointer=pointer,
         )
+    raise TooManyPersons(
+        Text(
+            de=f"Für diese Dienstleistung können höchstens {service.max_persons} Personen "
+            "einen Termin teilen.",
+            en=f"At most {service.max_persons} persons can share an appointment for this service.",
+        ),
+        pointer=pointer,
+    )
 
 
 def _check_start(offer: Offer, start: datetime, now: datetime) -> None:
