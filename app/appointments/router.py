@@ -53,7 +53,8 @@ BranchIds = Annotated[
     Query(
         alias="branch_id",
         description="Only these branches (repeat the parameter for several); all branches "
-        "that offer the service when left out.",
+        "that offer the service when left out. Branches that do not offer it are left out "
+        "of the answer.",
     ),
 ]
 

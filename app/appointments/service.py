@@ -73,7 +73,7 @@ from app.organisation.service import branch_service
 
 BOOKING = ReferenceKind(name="booking", prefix="T")
 DEFAULT_RANGE_DAYS = 14
-EARLIEST_CHUNK_DAYS = 7
+MAX_EARLIEST_CHUNK_DAYS = 16
 EXPIRY_BATCH = 500
 
 bookings = BookingRepository()
@@ -538,21 +538,26 @@ class AvailabilityService:
         connection: AsyncConnection,
         service_id: uuid.UUID,
         branch_ids: list[uuid.UUID] | None,
-    ) -> list[Offer]:
+    ) -> tuple[Terms, list[Offer]]:
+        """The service's rules and the chosen branches' offers of it (all when none chosen);
+        branches that do not offer it are left out."""
         query = _offers_query().where(AppointmentService.id == service_id)
         if branch_ids:
             query = query.where(BranchService.branch_id.in_(branch_ids))
         rows = (await connection.execute(query.order_by(BranchService.branch_id))).all()
-        if not rows:
-            exists = await connection.scalar(
-                select(AppointmentService.id).where(
+        if rows:
+            offers = [Offer.of(row) for row in rows]
+            return offers[0].service, offers
+        terms = (
+            await connection.execute(
+                select(*_OFFER_COLUMNS[:5]).where(
                     AppointmentService.id == service_id, AppointmentService.active.is_(True)
                 )
             )
-            if exists is None:
-                raise ServiceNotFound()
-            return []
-        return [Offer.of(row) for row in rows]
+        ).first()
+        if terms is None:
+            raise ServiceNotFound()
+        return Terms(*terms), []
 
     async def availability(
         self,
@@ -567,17 +572,16 @@ class AvailabilityService:
         now: datetime,
     ) -> dict[str, Any]:
         """Free starts per day and branch, from `first` to `last` (Berlin dates)."""
-        offers = await self._offers(connection, service_id, branch_ids)
+        terms, offers = await self._offers(connection, service_id, branch_ids)
+        _check_persons(terms, persons, pointer="#/query/persons")
         today = local_day(now)
         first = max(first or today, today)
-        horizon = offers[0].service.horizon_days if offers else 1
-        last = last or first + timedelta(days=min(DEFAULT_RANGE_DAYS, horizon) - 1)
-        if last < first or (last - first).days >= horizon:
+        last = last or first + timedelta(days=min(DEFAULT_RANGE_DAYS, terms.horizon_days) - 1)
+        if last < first or (last - first).days >= terms.horizon_days:
             raise InvalidDateRange()
         days: dict[date, list[dict[str, Any]]] = defaultdict(list)
         if offers:
-            _check_persons(offers[0].service, persons, pointer="#/query/persons")
-            window = Window.of(offers[0].service, now)
+            window = Window.of(terms, now)
             found = await self._starts(
                 database, connection, offers, persons, first, min(last, window.last_day), now
             )
@@ -606,16 +610,20 @@ class AvailabilityService:
         branch_ids: list[uuid.UUID] | None,
         now: datetime,
     ) -> dict[str, Any]:
-        """The first free start across the branches, searched a week at a time."""
-        offers = await self._offers(connection, service_id, branch_ids)
+        """The first free start across the branches. The search reads one day, then two,
+        four, … (at most 16) at a time: usually the answer is near, and then only a day's
+        units are read."""
+        terms, offers = await self._offers(connection, service_id, branch_ids)
+        _check_persons(terms, persons, pointer="#/query/persons")
         answer: dict[str, Any] = {"service_id": str(service_id), "persons": persons}
         if not offers:
             return {**answer, "earliest": None}
-        _check_persons(offers[0].service, persons, pointer="#/query/persons")
-        window = Window.of(offers[0].service, now)
+        window = Window.of(terms, now)
         first = local_day(now)
+        chunk_days = 1
         while first <= window.last_day:
-            last = min(first + timedelta(days=EARLIEST_CHUNK_DAYS - 1), window.last_day)
+            last = min(first + timedelta(days=chunk_days - 1), window.last_day)
+            chunk_days = min(chunk_days * 2, MAX_EARLIEST_CHUNK_DAYS)
             found = await self._starts(database, connection, offers, persons, first, last, now)
             candidates = [(starts[0], branch_id) for branch_id, starts in found if starts]
             if candidates:

@@ -176,3 +176,30 @@ async def test_a_range_longer_than_the_horizon_gets_422(
 
     assert response.status_code == 422
     assert response.json()["type"].endswith("/invalid-date-range")
+
+
+async def test_a_chosen_branch_that_does_not_offer_the_service_lists_nothing(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    offering = await create_calendar(session)
+    other = await create_calendar(session)
+    await session.commit()
+    stand_at(app, NOW)
+
+    response = await client.get(
+        "/api/v1/appointments/availability",
+        params={
+            "service_id": str(offering.service.id),
+            "branch_id": str(other.branch.id),
+            "from": "2027-03-22",
+            "to": "2027-03-28",
+        },
+    )
+    earliest = await client.get(
+        "/api/v1/appointments/earliest",
+        params={"service_id": str(offering.service.id), "branch_id": str(other.branch.id)},
+    )
+
+    assert response.status_code == 200
+    assert response.json()["days"] == []
+    assert earliest.json()["earliest"] is None
