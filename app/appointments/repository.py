@@ -241,9 +241,12 @@ class BookingRepository:
                 CapacityUnit.used,
             )
         )
+        returned: dict[uuid.UUID, dict[datetime, int]] = defaultdict(dict)
         for branch_id, starts_at, places in reclaimable:
+            returned[branch_id][starts_at] = places
+        for branch_id, places_by_start in returned.items():
             merged = dict(by_branch[branch_id])
-            merged[starts_at] = places
+            merged.update(places_by_start)
             by_branch[branch_id] = sorted(merged.items())
         return dict(by_branch)
 

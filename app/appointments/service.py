@@ -157,7 +157,18 @@ def _insert_ignoring_duplicates(dialect: str, model: Any) -> Any:
 
 
 class CalendarService:
-    """Materialises capacity from the rules, and keeps it right when the rules change."""
+    """Materialises capacity from the rules, and keeps it right when the rules change.
+
+    Releasing days and changing rules both lock the branch's calendar row first, so a day is
+    never released from rules that a concurrent change is replacing.
+    """
+
+    async def lock_branch(self, session: AsyncSession, branch_id: uuid.UUID) -> None:
+        await session.execute(
+            select(BranchCalendar.branch_id)
+            .where(BranchCalendar.branch_id == branch_id)
+            .with_for_update()
+        )
 
     async def day_rules(
         self, session: AsyncSession, branch_id: uuid.UUID, first: date, last: date
@@ -234,6 +245,7 @@ class CalendarService:
     ) -> int:
         if not days:
             return 0
+        await self.lock_branch(session, branch_id)
         dialect = session.get_bind().dialect.name
         rules = await self.day_rules(session, branch_id, min(days), max(days))
         if not rules:
@@ -310,6 +322,7 @@ class CalendarService:
     ) -> None:
         """Bring the released days from `first` to `last` in line with the current rules, or
         refuse with the bookings that would lose their place (409, nothing changed)."""
+        await self.lock_branch(session, branch_id)
         days = (
             await session.scalars(
                 select(CapacityDay.day)

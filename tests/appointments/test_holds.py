@@ -219,3 +219,37 @@ async def test_each_refusal_names_its_reason_and_changes_nothing(
     assert holiday.json()["errors"] == [{"pointer": "#/start", "detail": holiday.json()["detail"]}]
     assert (await session.scalars(select(Booking))).all() == []
     assert await used_units(session) == []
+
+
+async def test_the_next_day_becomes_bookable_at_its_release_time(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    calendar = await create_calendar(session, horizon_days=10, release_minute=7 * 60)
+    await session.commit()
+    body = hold_body(calendar, "2027-04-01T08:00:00+02:00")
+
+    stand_at(app, datetime(2027, 3, 22, 5, 59, tzinfo=UTC))
+    before = await client.post("/api/v1/appointments/holds", json=body)
+    stand_at(app, datetime(2027, 3, 22, 6, 0, tzinfo=UTC))
+    after = await client.post("/api/v1/appointments/holds", json=body)
+
+    assert before.status_code == 422
+    assert before.json()["type"].endswith("/start-beyond-horizon")
+    assert before.json()["last_bookable_day"] == "2027-03-31"
+    assert after.status_code == 201, after.text
+
+
+async def test_the_sweeper_frees_the_places_of_expired_holds(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    calendar = await create_calendar(session, units=3)
+    await session.commit()
+    stand_at(app, NOW)
+    await client.post("/api/v1/appointments/holds", json=hold_body(calendar))
+
+    expired = await hold_service.expire_due(session, NOW + timedelta(minutes=10))
+
+    assert expired == 1
+    assert await used_units(session) == []
+    assert (await session.scalars(select(Booking.status))).all() == ["expired"]
+    await assert_invariant_holds(session)
