@@ -7,12 +7,21 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+)
 from pydantic_core import PydanticCustomError
 
 from app.core.schemas import LocalizedText
 
 MAX_PERSONS = 20
+MIN_YEAR, MAX_YEAR = 2000, 2999
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 START_EXAMPLE = "2027-03-29T08:00:00+02:00"
 
@@ -31,7 +40,20 @@ def _rfc3339_text(value: Any) -> Any:
     return value
 
 
-Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+def _within_the_calendar(value: dt.datetime) -> dt.datetime:
+    """Years the calendar can hold; beyond them a time has no UTC equivalent to compare."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise PydanticCustomError(
+            "year_out_of_range",
+            "Expected a year from {min_year} to {max_year}.",
+            {"min_year": MIN_YEAR, "max_year": MAX_YEAR},
+        )
+    return value
+
+
+Rfc3339 = Annotated[
+    AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_within_the_calendar)
+]
 Start = Annotated[
     str,
     Field(

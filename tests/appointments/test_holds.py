@@ -253,3 +253,21 @@ async def test_the_sweeper_frees_the_places_of_expired_holds(
     assert await used_units(session) == []
     assert (await session.scalars(select(Booking.status))).all() == ["expired"]
     await assert_invariant_holds(session)
+
+
+async def test_starts_at_the_ends_of_the_calendar_get_422_not_500(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    calendar = await create_calendar(session)
+    await session.commit()
+    stand_at(app, NOW)
+
+    for start in ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]:
+        response = await client.post("/api/v1/appointments/holds", json=hold_body(calendar, start))
+        assert response.status_code == 422, (start, response.text)
+    far = await client.get(
+        "/api/v1/appointments/availability",
+        params={"service_id": str(calendar.service.id), "from": "9999-12-30", "to": "9999-12-31"},
+    )
+    assert far.status_code == 200
+    assert far.json()["days"] == []
