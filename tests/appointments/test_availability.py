@@ -203,3 +203,20 @@ async def test_a_chosen_branch_that_does_not_offer_the_service_lists_nothing(
     assert response.status_code == 200
     assert response.json()["days"] == []
     assert earliest.json()["earliest"] is None
+
+
+async def test_the_service_list_answers_304_and_head_like_get(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await create_calendar(session)
+    await session.commit()
+
+    first = await client.get("/api/v1/appointments/services")
+    head = await client.head("/api/v1/appointments/services")
+    again = await client.get(
+        "/api/v1/appointments/services", headers={"If-None-Match": f"W/{first.headers['etag']}"}
+    )
+
+    assert head.status_code == 200
+    assert head.headers["etag"] == first.headers["etag"]
+    assert again.status_code == 304
