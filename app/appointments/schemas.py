@@ -8,21 +8,25 @@ import uuid
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictInt,
+    WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
 
 from app.core.schemas import LocalizedText
 
 MAX_PERSONS = 20
-MIN_YEAR, MAX_YEAR = 2000, 2999
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+# What `start` accepts, and what the contract says: RFC 3339 with seconds and an offset, in
+# the years the calendar can hold (so every such time has a UTC instant to compare).
+START_PATTERN = (
+    r"^2[0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]"
+    r":[0-5][0-9](\.[0-9]{1,6})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_START = re.compile(START_PATTERN.removeprefix("^").removesuffix("$"))
 START_EXAMPLE = "2027-03-29T08:00:00+02:00"
 
 
@@ -31,7 +35,7 @@ def _rfc3339_text(value: Any) -> Any:
     callers may pass an aware datetime; JSON never carries one.)"""
     if isinstance(value, dt.datetime):
         return value
-    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+    if not isinstance(value, str) or not _START.fullmatch(value):
         raise PydanticCustomError(
             "rfc3339_expected",
             "Expected an RFC 3339 date-time with offset, e.g. {example}.",
@@ -40,19 +44,19 @@ def _rfc3339_text(value: Any) -> Any:
     return value
 
 
-def _within_the_calendar(value: dt.datetime) -> dt.datetime:
-    """Years the calendar can hold; beyond them a time has no UTC equivalent to compare."""
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise PydanticCustomError(
-            "year_out_of_range",
-            "Expected a year from {min_year} to {max_year}.",
-            {"min_year": MIN_YEAR, "max_year": MAX_YEAR},
-        )
+def _json_integer(value: Any) -> Any:
+    """A JSON integer, which JSON Schema says `2.0` is too; `"2"` and `true` are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
     return value
 
 
 Rfc3339 = Annotated[
-    AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_within_the_calendar)
+    AwareDatetime,
+    BeforeValidator(_rfc3339_text),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": START_PATTERN}),
 ]
 Start = Annotated[
     str,
@@ -142,8 +146,12 @@ class HoldCreate(BaseModel):
     start: Rfc3339 = Field(
         description="A start as `appointments_availability` lists it, with its offset."
     )
-    persons: StrictInt = Field(
-        default=1, ge=1, le=MAX_PERSONS, description="How many persons come together."
+    persons: Annotated[int, BeforeValidator(_json_integer)] = Field(
+        default=1,
+        ge=1,
+        le=MAX_PERSONS,
+        description='How many persons come together, as a JSON integer (`"2"` and `true` '
+        "are refused).",
     )
 
 
