@@ -1,4 +1,5 @@
-"""Demo data for `make run`: the city's citizen-office branches and a few departments.
+"""Demo data for `make run`: the city's citizen-office branches, a few departments, and the
+appointment calendar (services, counters and opening hours of every branch).
 
 Idempotent: rows are matched by their code and only missing ones are added. Later issues add
 their own demo data here.
@@ -7,10 +8,18 @@ their own demo data here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, time
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.appointments.models import (
+    AppointmentService,
+    BranchCalendar,
+    BranchService,
+    Counter,
+    OpeningHours,
+)
 from app.core.audit import record
 from app.core.db import Database
 from app.identity.adapters.dev_login import DEV_ISSUER, STAFF_PERSONAS
@@ -142,6 +151,8 @@ async def seed_demo(database: Database) -> dict[str, int]:
             "branches": await _seed_branches(session),
             "departments": await _seed_departments(session),
             "staff users": await _seed_staff(session),
+            "appointment services": await _seed_appointment_services(session),
+            "branch calendars": await _seed_branch_calendars(session),
         }
         if any(added.values()):
             await record(
@@ -219,6 +230,174 @@ async def _seed_staff(session: AsyncSession) -> int:
                     role=grant.role.value,
                     scope_type=grant.scope_type.value,
                     scope_id=grant.scope_id,
+                )
+            )
+        added += 1
+    await session.flush()
+    return added
+
+
+@dataclass(frozen=True)
+class DemoService:
+    code: str
+    name_de: str
+    name_en: str
+    description_de: str
+    description_en: str
+    bring_de: str
+    bring_en: str
+    units: int
+    units_per_extra_person: int = 0
+    max_persons: int = 1
+    only_at: tuple[str, ...] = ()
+
+
+DEMO_SERVICES = (
+    DemoService(
+        "personalausweis",
+        "Personalausweis beantragen",
+        "Apply for an ID card",
+        "Neuen Personalausweis beantragen, auch für Kinder ab 0 Jahren.",
+        "Apply for a new ID card, also for children of any age.",
+        "Bisheriger Ausweis, ein biometrisches Passfoto, bei Kindern die Geburtsurkunde.",
+        "Your current ID card, one biometric passport photo, the birth certificate for children.",
+        units=2,
+        units_per_extra_person=2,
+        max_persons=4,
+    ),
+    DemoService(
+        "reisepass",
+        "Reisepass beantragen",
+        "Apply for a passport",
+        "Neuen Reisepass oder Expressreisepass beantragen.",
+        "Apply for a new passport or an express passport.",
+        "Personalausweis oder bisheriger Pass, ein biometrisches Passfoto.",
+        "ID card or current passport, one biometric passport photo.",
+        units=2,
+        units_per_extra_person=2,
+        max_persons=4,
+    ),
+    DemoService(
+        "anmeldung",
+        "Wohnsitz anmelden",
+        "Register your address",
+        "Anmeldung nach Zuzug oder Umzug innerhalb Dortmunds, innerhalb von zwei Wochen.",
+        "Registration after moving to or within Dortmund, within two weeks.",
+        "Ausweis oder Pass aller Personen, Wohnungsgeberbestätigung.",
+        "ID card or passport of everyone moving, the landlord's confirmation.",
+        units=2,
+        units_per_extra_person=1,
+        max_persons=6,
+    ),
+    DemoService(
+        "meldebescheinigung",
+        "Meldebescheinigung ausstellen",
+        "Certificate of residence",
+        "Bescheinigung über die gemeldete Wohnung.",
+        "Certificate of your registered address.",
+        "Personalausweis oder Reisepass.",
+        "ID card or passport.",
+        units=1,
+    ),
+    DemoService(
+        "fuehrerschein-umtausch",
+        "Führerschein umtauschen",
+        "Exchange a driving licence",
+        "Umtausch eines alten Papier- oder Kartenführerscheins in den EU-Kartenführerschein.",
+        "Exchange of an old paper or card licence for the EU card licence.",
+        "Personalausweis, bisheriger Führerschein, ein biometrisches Passfoto.",
+        "ID card, your current licence, one biometric passport photo.",
+        units=2,
+        only_at=("innenstadt", "hoerde", "aplerbeck"),
+    ),
+)
+
+# Counters (each with its online share in percent) and Saturday hours of the bigger branches;
+# the others have three counters and no Saturday.
+DEMO_COUNTERS = {
+    "innenstadt": (80, 80, 80, 70, 70, 60, 50, 50),
+    "hoerde": (80, 70, 60, 50),
+    "aplerbeck": (80, 70, 50),
+}
+SATURDAY_BRANCHES = frozenset({"innenstadt", "hoerde"})
+
+
+def _weekly_hours(code: str) -> list[tuple[int, time, time]]:
+    """Mon, Tue and Fri mornings, Mon and Tue afternoons, Wednesday mornings, a long
+    Thursday, and Saturday mornings at the bigger branches."""
+    hours = [
+        (0, time(7, 30), time(12, 30)),
+        (0, time(13, 30), time(15, 30)),
+        (1, time(7, 30), time(12, 30)),
+        (1, time(13, 30), time(15, 30)),
+        (2, time(7, 30), time(12, 30)),
+        (3, time(8), time(18)),
+        (4, time(7, 30), time(12, 30)),
+    ]
+    if code in SATURDAY_BRANCHES:
+        hours.append((5, time(9), time(13)))
+    return hours
+
+
+async def _seed_appointment_services(session: AsyncSession) -> int:
+    existing = set((await session.scalars(select(AppointmentService.code))).all())
+    added = 0
+    for demo in DEMO_SERVICES:
+        if demo.code in existing:
+            continue
+        session.add(
+            AppointmentService(
+                code=demo.code,
+                name_de=demo.name_de,
+                name_en=demo.name_en,
+                description_de=demo.description_de,
+                description_en=demo.description_en,
+                bring_de=demo.bring_de,
+                bring_en=demo.bring_en,
+                max_persons=demo.max_persons,
+            )
+        )
+        added += 1
+    await session.flush()
+    return added
+
+
+async def _seed_branch_calendars(session: AsyncSession) -> int:
+    """Every demo branch without a calendar gets one: counters, weekly hours, its services."""
+    branches = dict((await session.execute(select(Branch.code, Branch.id))).all())
+    services = dict(
+        (await session.execute(select(AppointmentService.code, AppointmentService.id))).all()
+    )
+    existing = set((await session.scalars(select(BranchCalendar.branch_id))).all())
+    added = 0
+    for code, branch_id in sorted(branches.items()):
+        if branch_id in existing or code not in {b.code for b in DEMO_BRANCHES}:
+            continue
+        session.add(BranchCalendar(branch_id=branch_id, unit_minutes=10))
+        await session.flush()
+        for number, share in enumerate(DEMO_COUNTERS.get(code, (80, 60, 50)), start=1):
+            session.add(
+                Counter(branch_id=branch_id, name=f"Schalter {number}", online_share_percent=share)
+            )
+        for weekday, opens, closes in _weekly_hours(code):
+            session.add(
+                OpeningHours(
+                    branch_id=branch_id,
+                    weekday=weekday,
+                    opens=opens,
+                    closes=closes,
+                    valid_from=date(2026, 1, 1),
+                )
+            )
+        for demo in DEMO_SERVICES:
+            if demo.only_at and code not in demo.only_at:
+                continue
+            session.add(
+                BranchService(
+                    branch_id=branch_id,
+                    service_id=services[demo.code],
+                    units=demo.units,
+                    units_per_extra_person=demo.units_per_extra_person,
                 )
             )
         added += 1

@@ -1,5 +1,16 @@
 """Every table, imported so that Alembic and the tests see the whole schema."""
 
+from app.appointments.models import (
+    AppointmentService,
+    Booking,
+    BranchCalendar,
+    BranchService,
+    CapacityDay,
+    CapacityUnit,
+    Closure,
+    Counter,
+    OpeningHours,
+)
 from app.core.audit import AuditEntry
 from app.core.db import Base
 from app.core.idempotency_models import IdempotencyRecord
@@ -22,13 +33,21 @@ from app.organisation.models import Branch, Department
 
 __all__ = [
     "ApiClient",
+    "AppointmentService",
     "AuditEntry",
     "AuthSession",
     "AuthorizationCode",
     "Base",
+    "Booking",
     "Branch",
+    "BranchCalendar",
+    "BranchService",
+    "CapacityDay",
+    "CapacityUnit",
     "CitizenAccount",
     "CitizenAttribute",
+    "Closure",
+    "Counter",
     "Department",
     "Event",
     "IdempotencyRecord",
@@ -36,6 +55,7 @@ __all__ = [
     "JobSchedule",
     "LoginAttempt",
     "NotificationDelivery",
+    "OpeningHours",
     "RateLimitCounter",
     "ReferenceNumber",
     "RefreshToken",

@@ -152,6 +152,8 @@ class Settings(BaseSettings):
     login_ttl_seconds: int = Field(default=600, ge=60)
     token_rate_limit_per_minute: int = Field(default=20, ge=1)
     login_rate_limit_per_minute: int = Field(default=20, ge=1)
+    hold_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    availability_max_age_seconds: int = Field(default=5, ge=0, le=300)
     oidc_providers: list[OidcProviderSettings] = Field(default_factory=list)
     oidc_max_id_token_bytes: int = Field(default=65_536, ge=4096, le=1_048_576)
     mail_transport: str = "file"

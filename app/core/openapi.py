@@ -31,6 +31,11 @@ TAGS = [
         "description": "The city's departments and citizen-office branches.",
     },
     {
+        "name": "appointments",
+        "description": "One appointment calendar for all citizen-office branches: bookable "
+        "services, live availability and holds on a free start.",
+    },
+    {
         "name": "operations",
         "description": "Liveness and readiness probes for the platform team.",
     },
@@ -67,8 +72,13 @@ HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "maxLength": 128},
     },
     "ETag": {
-        "description": "The resource's version; send it as `If-Match` to edit it.",
+        "description": "The version of what was read: send it as `If-Match` to edit the "
+        "resource, or as `If-None-Match` to get 304 while the answer is unchanged.",
         "schema": {"type": "string", "examples": ['"v3"']},
+    },
+    "Cache-Control": {
+        "description": "How many seconds a client or cache may reuse the answer (`max-age`).",
+        "schema": {"type": "string", "examples": ["public, max-age=5"]},
     },
     "Location": {
         "description": "Where the created resource can be read.",

@@ -1,0 +1,151 @@
+"""What a citizen can get wrong when looking for or holding an appointment, and the calendar
+conflicts a clerk's change can run into."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.i18n import Text
+
+
+class ServiceNotFound(NotFound):
+    slug = "appointment-service-not-found"
+    title = Text(de="Dienstleistung nicht gefunden", en="Service not found")
+    default_detail = Text(
+        de="Eine buchbare Dienstleistung mit dieser Kennung gibt es nicht.",
+        en="There is no bookable service with this id.",
+    )
+
+
+class BookingNotFound(NotFound):
+    slug = "booking-not-found"
+    title = Text(de="Termin nicht gefunden", en="Appointment not found")
+    default_detail = Text(
+        de="Einen Termin mit dieser Kennung gibt es nicht.",
+        en="There is no appointment with this id.",
+    )
+
+
+class AppointmentInputRefused(ValidationFailed):
+    """A well-formed request the calendar cannot take; `errors` points at the field."""
+
+    pointer: ClassVar[str] = "#"
+
+    def __init__(
+        self, detail: Text | None = None, *, pointer: str | None = None, **extensions: Any
+    ) -> None:
+        shown = detail or self.default_detail
+        where = pointer or self.pointer
+        super().__init__(
+            shown, extensions={"errors": [{"pointer": where, "detail": shown.get()}], **extensions}
+        )
+
+
+class ServiceNotOffered(AppointmentInputRefused):
+    slug = "service-not-offered"
+    pointer = "#/branch_id"
+    title = Text(de="Dienstleistung hier nicht angeboten", en="Service not offered here")
+    default_detail = Text(
+        de="Dieser Standort bietet die gewählte Dienstleistung nicht an.",
+        en="This branch does not offer the chosen service.",
+    )
+
+
+class TooManyPersons(AppointmentInputRefused):
+    slug = "too-many-persons"
+    pointer = "#/persons"
+    title = Text(de="Zu viele Personen", en="Too many persons")
+    default_detail = Text(
+        de="Für diese Dienstleistung können nicht so viele Personen einen Termin teilen.",
+        en="This many persons cannot share one appointment for this service.",
+    )
+
+
+class StartInPast(AppointmentInputRefused):
+    slug = "start-in-past"
+    pointer = "#/start"
+    title = Text(de="Beginn liegt in der Vergangenheit", en="Start is in the past")
+    default_detail = Text(
+        de="Der gewählte Beginn liegt in der Vergangenheit.",
+        en="The chosen start is in the past.",
+    )
+
+
+class StartBeforeLeadTime(AppointmentInputRefused):
+    slug = "start-before-lead-time"
+    pointer = "#/start"
+    title = Text(de="Beginn zu kurzfristig", en="Start too soon")
+    default_detail = Text(
+        de="Termine für diese Dienstleistung müssen mit mehr Vorlauf gebucht werden.",
+        en="Appointments for this service must be booked further ahead.",
+    )
+
+
+class StartBeyondHorizon(AppointmentInputRefused):
+    slug = "start-beyond-horizon"
+    pointer = "#/start"
+    title = Text(de="Beginn noch nicht buchbar", en="Start not yet bookable")
+    default_detail = Text(
+        de="So weit im Voraus sind für diese Dienstleistung noch keine Termine freigegeben.",
+        en="Appointments this far ahead are not yet released for this service.",
+    )
+
+
+class StartNotAligned(AppointmentInputRefused):
+    slug = "start-not-aligned"
+    pointer = "#/start"
+    title = Text(de="Kein möglicher Beginn", en="Not a possible start")
+    default_detail = Text(
+        de="Termine beginnen nur zu den Zeiten, die die Verfügbarkeit nennt.",
+        en="Appointments start only at the times availability lists.",
+    )
+
+
+class BranchClosed(AppointmentInputRefused):
+    slug = "branch-closed"
+    pointer = "#/start"
+    title = Text(de="Zu dieser Zeit geschlossen", en="Closed at this time")
+    default_detail = Text(
+        de="Zu dieser Zeit nimmt der Standort keine Termine an (geschlossen, Feiertag oder "
+        "außerhalb der Öffnungszeiten).",
+        en="The branch takes no appointments at this time (closed, a public holiday or "
+        "outside its opening hours).",
+    )
+
+
+class InvalidDateRange(AppointmentInputRefused):
+    slug = "invalid-date-range"
+    pointer = "#/query/to"
+    title = Text(de="Ungültiger Zeitraum", en="Invalid date range")
+    default_detail = Text(
+        de="Der Zeitraum muss mit 'from' beginnen, mit 'to' enden und darf nicht über den "
+        "Buchungshorizont der Dienstleistung hinausreichen.",
+        en="The range must start at 'from', end at 'to' and must not reach beyond the "
+        "service's booking horizon.",
+    )
+
+
+class SlotTaken(Conflict):
+    slug = "slot-taken"
+    title = Text(de="Termin bereits vergeben", en="Slot already taken")
+    default_detail = Text(
+        de="Dieser Termin ist inzwischen vergeben. Bitte wählen Sie einen anderen.",
+        en="This slot has just been taken. Please choose another one.",
+    )
+
+
+class BookingsWouldNotFit(Conflict):
+    """A change to hours, closures or counters would leave bookings without capacity."""
+
+    slug = "bookings-would-not-fit"
+    title = Text(de="Gebuchte Termine passen nicht mehr", en="Booked appointments would not fit")
+    default_detail = Text(
+        de="Die Änderung wurde nicht übernommen: die in 'bookings' genannten Termine hätten "
+        "keinen Platz mehr. Verlegen oder sagen Sie sie zuerst ab.",
+        en="The change was not made: the appointments listed in 'bookings' would no longer "
+        "have room. Move or cancel them first.",
+    )
+
+    def __init__(self, bookings: list[dict[str, str]]) -> None:
+        super().__init__(extensions={"bookings": bookings})

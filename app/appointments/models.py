@@ -1,0 +1,193 @@
+"""The appointment calendar: services, what each branch offers, counters, hours, closures,
+the materialised capacity per branch and slot unit, and bookings (holds are bookings in the
+status `held`).
+
+`capacity_units` is the one source of truth for what can still be booked: one row per branch
+and unit start, `used` never above `capacity` (a CHECK), and every hold or booking claims its
+units with a guarded `UPDATE … WHERE used < capacity`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, Time
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, UUIDPrimaryKey, utcnow
+
+LEIKA_KEY_LENGTH = 14
+
+
+class AppointmentService(UUIDPrimaryKey, Base):
+    """A service citizens book an appointment for (Dienstleistung), e.g. an ID card."""
+
+    __tablename__ = "appointment_services"
+    __table_args__ = (
+        CheckConstraint("max_persons >= 1", name="max_persons_positive"),
+        CheckConstraint("lead_time_minutes >= 0", name="lead_time_not_negative"),
+        CheckConstraint("horizon_days BETWEEN 1 AND 365", name="horizon_in_range"),
+        CheckConstraint("release_minute BETWEEN 0 AND 1439", name="release_minute_in_day"),
+    )
+
+    code: Mapped[str] = mapped_column(String(50), unique=True)
+    name_de: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    description_de: Mapped[str] = mapped_column(Text, default="")
+    description_en: Mapped[str] = mapped_column(Text, default="")
+    leika_key: Mapped[str | None] = mapped_column(String(LEIKA_KEY_LENGTH))
+    bring_de: Mapped[str] = mapped_column(Text, default="")
+    bring_en: Mapped[str] = mapped_column(Text, default="")
+    max_persons: Mapped[int] = mapped_column(default=1)
+    lead_time_minutes: Mapped[int] = mapped_column(default=120)
+    horizon_days: Mapped[int] = mapped_column(default=60)
+    # Minutes after local midnight at which the next day of the horizon becomes bookable.
+    release_minute: Mapped[int] = mapped_column(default=7 * 60)
+    active: Mapped[bool] = mapped_column(default=True)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BranchCalendar(Base):
+    """A branch that takes appointments, and the length of its slot unit."""
+
+    __tablename__ = "branch_calendars"
+    __table_args__ = (
+        CheckConstraint("unit_minutes BETWEEN 5 AND 60 AND 60 % unit_minutes = 0", name="unit"),
+    )
+
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"), primary_key=True)
+    unit_minutes: Mapped[int] = mapped_column(default=10)
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class BranchService(Base):
+    """A service a branch offers, and how many slot units it takes there."""
+
+    __tablename__ = "branch_services"
+    __table_args__ = (
+        CheckConstraint("units >= 1", name="units_positive"),
+        CheckConstraint("units_per_extra_person >= 0", name="extra_units_not_negative"),
+        Index(None, "service_id"),
+    )
+
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"), primary_key=True)
+    service_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("appointment_services.id"), primary_key=True
+    )
+    units: Mapped[int] = mapped_column()
+    units_per_extra_person: Mapped[int] = mapped_column(default=0)
+
+
+class Counter(UUIDPrimaryKey, Base):
+    """A counter (Schalter); `online_share_percent` of its open time is for online bookings,
+    the rest for walk-ins."""
+
+    __tablename__ = "counters"
+    __table_args__ = (
+        CheckConstraint("online_share_percent BETWEEN 0 AND 100", name="share_in_range"),
+        Index(None, "branch_id", "name", unique=True),
+    )
+
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    online_share_percent: Mapped[int] = mapped_column(default=100)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OpeningHours(UUIDPrimaryKey, Base):
+    """One opening period on one weekday (0 = Monday), in Berlin wall-clock time, valid from
+    `valid_from` until `valid_until` (inclusive; open-ended when null)."""
+
+    __tablename__ = "opening_hours"
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_in_range"),
+        CheckConstraint("opens < closes", name="opens_before_closes"),
+        Index(None, "branch_id", "weekday"),
+    )
+
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"))
+    weekday: Mapped[int] = mapped_column()
+    opens: Mapped[time] = mapped_column(Time)
+    closes: Mapped[time] = mapped_column(Time)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+
+
+class Closure(UUIDPrimaryKey, Base):
+    """A time range in which a whole branch, or one of its counters, takes no appointments."""
+
+    __tablename__ = "closures"
+    __table_args__ = (
+        CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
+        Index(None, "branch_id", "starts_at"),
+    )
+
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"))
+    counter_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("counters.id"))
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    reason_de: Mapped[str] = mapped_column(String(200), default="")
+    reason_en: Mapped[str] = mapped_column(String(200), default="")
+
+
+class CapacityDay(Base):
+    """A day whose capacity rows of one branch exist (released); released once."""
+
+    __tablename__ = "capacity_days"
+
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    released_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CapacityUnit(Base):
+    """How many online bookings one slot unit of one branch can take, and how many it has."""
+
+    __tablename__ = "capacity_units"
+    __table_args__ = (
+        CheckConstraint("used >= 0 AND used <= capacity", name="used_within_capacity"),
+    )
+
+    # The primary key is the (branch_id, starts_at) index every availability query uses.
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"), primary_key=True)
+    starts_at: Mapped[datetime] = mapped_column(primary_key=True)
+    capacity: Mapped[int] = mapped_column()
+    used: Mapped[int] = mapped_column(default=0)
+
+
+class Booking(UUIDPrimaryKey, Base):
+    """A hold or booking of `units` consecutive slot units from `starts_at` to `ends_at`.
+
+    While its status is live (held, pending_verification, confirmed) it counts in `used` of
+    each unit it covers. `person_key` (a keyed hash of who booked) serves the per-person cap,
+    `manage_token_hash` the citizen's link to cancel or reschedule.
+    """
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint("units >= 1", name="units_positive"),
+        CheckConstraint("persons >= 1", name="persons_positive"),
+        CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
+        Index(None, "status", "expires_at"),
+        Index(None, "branch_id", "starts_at"),
+        Index(None, "person_key"),
+    )
+
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    status: Mapped[str] = mapped_column(String(30))
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"))
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointment_services.id"))
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    units: Mapped[int] = mapped_column()
+    persons: Mapped[int] = mapped_column(default=1)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    person_key: Mapped[str | None] = mapped_column(String(64))
+    manage_token_hash: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

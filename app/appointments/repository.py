@@ -1,0 +1,292 @@
+"""Bookings and the capacity they claim: the queries, the guarded claims and transitions,
+and the invariant that ties them together.
+
+Lock order, so that concurrent claims cannot deadlock on PostgreSQL: first the expired holds
+being reclaimed, one by one in id order, then the capacity units, in order of their start.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.appointments.errors import BookingNotFound
+from app.appointments.models import Booking, CapacityUnit
+from app.core.db import rowcount
+from app.core.errors import AppError
+from app.core.i18n import Text
+from app.core.state_machine import StateMachine, Transition
+
+
+class BookingStatus(StrEnum):
+    held = "held"
+    pending_verification = "pending_verification"
+    confirmed = "confirmed"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+LIVE_STATUSES = (
+    BookingStatus.held,
+    BookingStatus.pending_verification,
+    BookingStatus.confirmed,
+)
+"""The statuses in which a booking counts in `used` of each unit it covers."""
+
+EXPIRING_STATUSES = (BookingStatus.held, BookingStatus.pending_verification)
+"""The statuses that end by themselves at `expires_at`."""
+
+BOOKINGS = StateMachine(
+    "booking",
+    Booking,
+    [
+        Transition.of("request_verification", [BookingStatus.held], "pending_verification"),
+        Transition.of("confirm", EXPIRING_STATUSES, BookingStatus.confirmed),
+        Transition.of("expire", EXPIRING_STATUSES, BookingStatus.expired),
+        Transition.of("cancel", LIVE_STATUSES, BookingStatus.cancelled),
+    ],
+    not_found=BookingNotFound,
+    initial=BookingStatus.held,
+    labels={
+        BookingStatus.held: Text(de="reserviert", en="held"),
+        BookingStatus.pending_verification: Text(de="wartet auf Bestätigung", en="unverified"),
+        BookingStatus.confirmed: Text(de="gebucht", en="confirmed"),
+        BookingStatus.cancelled: Text(de="abgesagt", en="cancelled"),
+        BookingStatus.expired: Text(de="abgelaufen", en="expired"),
+    },
+)
+
+
+class ClaimOutcome(StrEnum):
+    claimed = "claimed"
+    closed = "closed"
+    """At least one unit has no capacity row: closed, a holiday or outside opening hours."""
+    taken = "taken"
+
+
+@dataclass
+class InvariantReport:
+    """What the invariant query found; all empty when capacity and bookings agree."""
+
+    over_capacity: list[tuple[uuid.UUID, datetime]] = field(default_factory=list)
+    miscounted: list[tuple[uuid.UUID, datetime, int, int]] = field(default_factory=list)
+    bookings_without_units: list[uuid.UUID] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.over_capacity or self.miscounted or self.bookings_without_units)
+
+
+def _units_between(
+    branch_id: uuid.UUID, start: datetime, end: datetime
+) -> list[ColumnElement[bool]]:
+    return [
+        CapacityUnit.branch_id == branch_id,
+        CapacityUnit.starts_at >= start,
+        CapacityUnit.starts_at < end,
+    ]
+
+
+class BookingRepository:
+    async def claim(
+        self,
+        session: AsyncSession,
+        branch_id: uuid.UUID,
+        start: datetime,
+        end: datetime,
+        units: int,
+    ) -> ClaimOutcome:
+        """Take one place in each of the `units` units from `start` to `end`, all or none.
+
+        The units are locked in order of their start (PostgreSQL; SQLite serialises writing
+        transactions), then one guarded `UPDATE … WHERE used < capacity` claims them. When
+        it claims fewer than all, the caller must roll its transaction back.
+        """
+        where = _units_between(branch_id, start, end)
+        has_room = (
+            await session.scalars(
+                select(CapacityUnit.used < CapacityUnit.capacity)
+                .where(*where)
+                .order_by(CapacityUnit.starts_at)
+                .with_for_update()
+            )
+        ).all()
+        if len(has_room) != units:
+            return ClaimOutcome.closed
+        if not all(has_room):
+            return ClaimOutcome.taken
+        claimed = await session.execute(
+            update(CapacityUnit)
+            .where(*where, CapacityUnit.used < CapacityUnit.capacity)
+            .values(used=CapacityUnit.used + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return ClaimOutcome.claimed if rowcount(claimed) == units else ClaimOutcome.taken
+
+    async def release(
+        self, session: AsyncSession, branch_id: uuid.UUID, start: datetime, end: datetime
+    ) -> None:
+        await session.execute(
+            update(CapacityUnit)
+            .where(*_units_between(branch_id, start, end))
+            .values(used=CapacityUnit.used - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def add(self, session: AsyncSession, booking: Booking) -> Booking:
+        session.add(booking)
+        await session.flush()
+        return booking
+
+    async def expire_overlapping(
+        self,
+        session: AsyncSession,
+        branch_id: uuid.UUID,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+    ) -> int:
+        """End the expired holds that cover any unit from `start` to `end` and give their
+        units back, inside the caller's claim: their capacity returns at once."""
+        due = (
+            await session.scalars(
+                select(Booking.id)
+                .where(
+                    Booking.branch_id == branch_id,
+                    Booking.status.in_(EXPIRING_STATUSES),
+                    Booking.expires_at <= now,
+                    Booking.starts_at < end,
+                    Booking.ends_at > start,
+                )
+                .order_by(Booking.id)
+            )
+        ).all()
+        return await self._expire(session, due, now)
+
+    async def expire_due(self, session: AsyncSession, now: datetime, limit: int) -> int:
+        """The sweeper's share: end up to `limit` expired holds anywhere."""
+        due = (
+            await session.scalars(
+                select(Booking.id)
+                .where(Booking.status.in_(EXPIRING_STATUSES), Booking.expires_at <= now)
+                .order_by(Booking.id)
+                .limit(limit)
+            )
+        ).all()
+        return await self._expire(session, due, now)
+
+    async def _expire(self, session: AsyncSession, ids: Sequence[uuid.UUID], now: datetime) -> int:
+        """Each hold is expired by one guarded `UPDATE`, so each one's units come back
+        exactly once, whoever else is expiring it at the same moment."""
+        expired = 0
+        for booking_id in ids:
+            try:
+                booking = await BOOKINGS.apply(
+                    session, booking_id, "expire", where=[Booking.expires_at <= now]
+                )
+            except AppError:
+                continue  # expired, confirmed or cancelled by someone else meanwhile
+            await self.release(session, booking.branch_id, booking.starts_at, booking.ends_at)
+            expired += 1
+        return expired
+
+    async def free_units(
+        self,
+        connection: AsyncConnection,
+        branch_ids: list[uuid.UUID],
+        start: datetime,
+        end: datetime,
+        now: datetime,
+    ) -> dict[uuid.UUID, list[tuple[datetime, int]]]:
+        """Per branch, the units from `start` to `end` with room, ordered by start, counting
+        the places of holds that expired but were not yet reclaimed as free."""
+        if not branch_ids:
+            return {}
+        in_range = [
+            CapacityUnit.branch_id.in_(branch_ids),
+            CapacityUnit.starts_at >= start,
+            CapacityUnit.starts_at < end,
+        ]
+        free = CapacityUnit.capacity - CapacityUnit.used
+        rows = await connection.execute(
+            select(CapacityUnit.branch_id, CapacityUnit.starts_at, free)
+            .where(*in_range, CapacityUnit.used < CapacityUnit.capacity)
+            .order_by(CapacityUnit.branch_id, CapacityUnit.starts_at)
+        )
+        by_branch: dict[uuid.UUID, list[tuple[datetime, int]]] = defaultdict(list)
+        for branch_id, starts_at, places in rows:
+            by_branch[branch_id].append((starts_at, places))
+        reclaimable = await connection.execute(
+            select(CapacityUnit.branch_id, CapacityUnit.starts_at, free + func.count(Booking.id))
+            .join(
+                Booking,
+                and_(
+                    Booking.branch_id == CapacityUnit.branch_id,
+                    Booking.starts_at <= CapacityUnit.starts_at,
+                    Booking.ends_at > CapacityUnit.starts_at,
+                ),
+            )
+            .where(*in_range, Booking.status.in_(EXPIRING_STATUSES), Booking.expires_at <= now)
+            .group_by(
+                CapacityUnit.branch_id,
+                CapacityUnit.starts_at,
+                CapacityUnit.capacity,
+                CapacityUnit.used,
+            )
+        )
+        returned: dict[uuid.UUID, dict[datetime, int]] = defaultdict(dict)
+        for branch_id, starts_at, places in reclaimable:
+            returned[branch_id][starts_at] = places
+        for branch_id, places_by_start in returned.items():
+            merged = dict(by_branch[branch_id])
+            merged.update(places_by_start)
+            by_branch[branch_id] = sorted(merged.items())
+        return dict(by_branch)
+
+    async def invariant_report(self, session: AsyncSession) -> InvariantReport:
+        """Over the whole database: no unit over its capacity, and every unit's `used`
+        equal to the live holds and bookings covering it, each of which has all its units."""
+        report = InvariantReport()
+        over = await session.execute(
+            select(CapacityUnit.branch_id, CapacityUnit.starts_at).where(
+                (CapacityUnit.used > CapacityUnit.capacity) | (CapacityUnit.used < 0)
+            )
+        )
+        report.over_capacity = [(b, s) for b, s in over]
+        covering = func.count(Booking.id)
+        miscounted = await session.execute(
+            select(CapacityUnit.branch_id, CapacityUnit.starts_at, CapacityUnit.used, covering)
+            .outerjoin(
+                Booking,
+                and_(
+                    Booking.branch_id == CapacityUnit.branch_id,
+                    Booking.starts_at <= CapacityUnit.starts_at,
+                    Booking.ends_at > CapacityUnit.starts_at,
+                    Booking.status.in_(LIVE_STATUSES),
+                ),
+            )
+            .group_by(CapacityUnit.branch_id, CapacityUnit.starts_at, CapacityUnit.used)
+            .having(CapacityUnit.used != covering)
+        )
+        report.miscounted = [(b, s, used, count) for b, s, used, count in miscounted]
+        units_held = (
+            select(func.count())
+            .where(
+                CapacityUnit.branch_id == Booking.branch_id,
+                CapacityUnit.starts_at >= Booking.starts_at,
+                CapacityUnit.starts_at < Booking.ends_at,
+            )
+            .scalar_subquery()
+        )
+        missing = await session.scalars(
+            select(Booking.id).where(Booking.status.in_(LIVE_STATUSES), units_held != Booking.units)
+        )
+        report.bookings_without_units = list(missing)
+        return report

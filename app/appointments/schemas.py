@@ -1,0 +1,167 @@
+"""What citizens' apps send and get from the appointment calendar."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from app.core.schemas import LocalizedText
+
+MAX_PERSONS = 20
+# What `start` accepts, and what the contract says: RFC 3339 with seconds and an offset, in
+# the years the calendar can hold (so every such time has a UTC instant to compare).
+START_PATTERN = (
+    r"^2[0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]"
+    r":[0-5][0-9](\.[0-9]{1,6})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_START = re.compile(START_PATTERN.removeprefix("^").removesuffix("$"))
+START_EXAMPLE = "2027-03-29T08:00:00+02:00"
+
+
+def _rfc3339_text(value: Any) -> Any:
+    """Only an RFC 3339 date-time with its offset; no numbers read as Unix time. (Python
+    callers may pass an aware datetime; JSON never carries one.)"""
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not _START.fullmatch(value):
+        raise PydanticCustomError(
+            "rfc3339_expected",
+            "Expected an RFC 3339 date-time with offset, e.g. {example}.",
+            {"example": START_EXAMPLE},
+        )
+    return value
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON integer, which JSON Schema says `2.0` is too; `"2"` and `true` are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+Rfc3339 = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339_text),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": START_PATTERN}),
+]
+Start = Annotated[
+    str,
+    Field(
+        description="RFC 3339, in Berlin time with its offset (`+01:00` in winter, `+02:00` "
+        "in summer).",
+        examples=[START_EXAMPLE],
+    ),
+]
+
+
+class ServiceBranch(BaseModel):
+    branch_id: uuid.UUID = Field(description="The branch; see `GET /api/v1/branches`.")
+    duration_minutes: int = Field(description="How long the appointment is for one person.")
+    minutes_per_extra_person: int = Field(description="What each further person adds.")
+
+
+class AppointmentServiceRead(BaseModel):
+    id: uuid.UUID
+    code: str = Field(description="Stable short code, e.g. `personalausweis`.")
+    name: LocalizedText
+    description: LocalizedText
+    leika_key: str | None = Field(
+        description="The federal service catalogue key (LeiKa), 14 digits, if there is one."
+    )
+    what_to_bring: LocalizedText = Field(description="Documents and items to bring along.")
+    max_persons: int = Field(description="How many persons can share one appointment.")
+    lead_time_minutes: int = Field(description="How far ahead of its start a slot must be held.")
+    horizon_days: int = Field(description="How many days ahead appointments can be booked.")
+    branches: list[ServiceBranch] = Field(description="The branches that offer the service.")
+
+
+class AppointmentServiceList(BaseModel):
+    items: list[AppointmentServiceRead]
+
+
+class BranchStarts(BaseModel):
+    branch_id: uuid.UUID
+    starts: list[Start] = Field(description="Free starts, in time order.")
+
+
+class AvailabilityDay(BaseModel):
+    date: dt.date = Field(description="The day in Berlin.")
+    branches: list[BranchStarts]
+
+
+class AvailabilityRead(BaseModel):
+    service_id: uuid.UUID
+    persons: int
+    from_: dt.date = Field(alias="from", description="First day looked at (Berlin).")
+    to: dt.date = Field(description="Last day looked at (Berlin).")
+    days: list[AvailabilityDay] = Field(description="Only days with at least one free start.")
+
+
+class EarliestStart(BaseModel):
+    branch_id: uuid.UUID
+    start: Start
+
+
+class EarliestRead(BaseModel):
+    service_id: uuid.UUID
+    persons: int
+    earliest: EarliestStart | None = Field(
+        description="The first free start, or null when nothing is free within the horizon."
+    )
+
+
+class HoldCreate(BaseModel):
+    """Hold a free start while the citizen completes the booking."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "service_id": "5b0e6f7a-3c1d-4e2f-9a8b-7c6d5e4f3a2b",
+                    "branch_id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+                    "start": START_EXAMPLE,
+                    "persons": 1,
+                }
+            ]
+        },
+    )
+
+    service_id: uuid.UUID = Field(description="The service, from `appointments_list_services`.")
+    branch_id: uuid.UUID = Field(description="A branch that offers the service.")
+    start: Rfc3339 = Field(
+        description="A start as `appointments_availability` lists it, with its offset."
+    )
+    persons: Annotated[int, BeforeValidator(_json_integer)] = Field(
+        default=1,
+        ge=1,
+        le=MAX_PERSONS,
+        description='How many persons come together, as a JSON integer (`"2"` and `true` '
+        "are refused).",
+    )
+
+
+class HoldRead(BaseModel):
+    id: uuid.UUID
+    reference: str = Field(description="What the citizen quotes, e.g. `T-4KQ7-M9X8`.")
+    status: str = Field(description="`held` until the booking is confirmed or the hold expires.")
+    service_id: uuid.UUID
+    branch_id: uuid.UUID
+    start: Start
+    end: Start
+    persons: int
+    expires_at: Start = Field(description="When the hold ends and its slot is free again.")
