@@ -300,7 +300,7 @@ class LoginService:
         user: StaffUser = await self._locked_account(session, StaffUser, provider_id, identity)
         if not user.is_active:
             raise IdentityFailure(FailureKind.not_permitted, "staff account disabled")
-        user.display_name = _display_name(identity.display_name or user.display_name)
+        user.display_name = _display_name(identity.display_name, user.display_name)
         email = identity.attributes.get(Attribute.email)
         user.email = str(email.value) if email else user.email
         user.last_login_at = utcnow()
@@ -342,11 +342,14 @@ def _recheck(
         raise IdentityFailure(FailureKind.missing_attribute, "required attribute missing")
 
 
-def _display_name(name: str | None) -> str:
-    """What the provider calls the person, without control characters (NUL does not fit a
-    PostgreSQL column), cut to what the column holds."""
-    printable = " ".join("".join(c if c.isprintable() else " " for c in name or "").split())
-    return (printable or "Mitarbeiter:in")[:MAX_DISPLAY_NAME_LENGTH]
+def _display_name(*names: str | None) -> str:
+    """The first of `names` with anything printable in it, without control characters (NUL
+    does not fit a PostgreSQL column), cut to what the column holds."""
+    for name in names:
+        printable = " ".join("".join(c if c.isprintable() else " " for c in name or "").split())
+        if printable:
+            return printable[:MAX_DISPLAY_NAME_LENGTH]
+    return "Mitarbeiter:in"
 
 
 async def _upsert_account(

@@ -508,16 +508,15 @@ def _groups(value: object) -> tuple[str, ...]:
         value = [value]
     if not isinstance(value, list):
         return ()
-    return tuple(g for g in value if isinstance(g, str) and g and g.isprintable())
+    return tuple(g for g in value if isinstance(g, str) and g)
 
 
 def _display_name(claims: Mapping[str, Any]) -> str | None:
+    """The provider's name for the person; the sign-in cleans it for storage."""
     for claim in ("name", "preferred_username"):
         value = claims.get(claim)
-        if isinstance(value, str):
-            cleaned = " ".join("".join(c if c.isprintable() else " " for c in value).split())
-            if cleaned:
-                return cleaned
+        if isinstance(value, str) and value.strip():
+            return value
     return None
 
 
