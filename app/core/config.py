@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -154,6 +162,12 @@ class Settings(BaseSettings):
     login_rate_limit_per_minute: int = Field(default=20, ge=1)
     hold_ttl_seconds: int = Field(default=600, ge=60, le=3600)
     availability_max_age_seconds: int = Field(default=5, ge=0, le=300)
+    booking_verification_seconds: int = Field(default=1800, ge=300, le=86_400)
+    booking_max_active_per_person: int = Field(default=2, ge=1, le=50)
+    booking_reminder_hours: int = Field(default=24, ge=1, le=168)
+    booking_retention_days: int = Field(default=30, ge=1, le=3650)
+    cancelled_capacity_delay_min_seconds: int = Field(default=300, ge=0, le=86_400)
+    cancelled_capacity_delay_max_seconds: int = Field(default=1800, ge=0, le=86_400)
     oidc_providers: list[OidcProviderSettings] = Field(default_factory=list)
     oidc_max_id_token_bytes: int = Field(default=65_536, ge=4096, le=1_048_576)
     mail_transport: str = "file"
@@ -200,6 +214,13 @@ class Settings(BaseSettings):
         _name, address = parseaddr(value)
         if "@" not in address:
             raise ValueError("must be an address, optionally with a name: Name <local@domain>")
+        return value
+
+    @field_validator("cancelled_capacity_delay_max_seconds")
+    @classmethod
+    def _delay_range(cls, value: int, info: ValidationInfo) -> int:
+        if value < info.data.get("cancelled_capacity_delay_min_seconds", 0):
+            raise ValueError("must not be less than RATHAUS_CANCELLED_CAPACITY_DELAY_MIN_SECONDS")
         return value
 
     @property

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from app.core.auth import Access
+from app.core.auth import Access, OptionalAccess
 from app.core.principal import ClientScope, PrincipalType
 from app.core.problems import PROBLEM_MEDIA_TYPE
 from app.core.routing import find_access
@@ -154,10 +154,13 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def _security(access: Access | None) -> list[dict[str, list[str]]]:
-    """Public operations say so (`[]`); others name the scheme their callers use."""
+def _security(access: Access | OptionalAccess | None) -> list[dict[str, list[str]]]:
+    """Public operations say so (`[]`); others name the scheme their callers use, and
+    operations open to anonymous callers too add the empty requirement (`{}`)."""
     if access is None:
         return []
+    if isinstance(access, OptionalAccess):
+        return [{}, *_security(access.access)]
     requirements: list[dict[str, list[str]]] = []
     if access.types - {PrincipalType.client}:
         requirements.append({"bearer": []})

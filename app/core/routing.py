@@ -22,7 +22,7 @@ from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
 from app.core.audit import Actor, current_actor
-from app.core.auth import Access
+from app.core.auth import Access, OptionalAccess
 from app.core.errors import (
     AppError,
     BadRequest,
@@ -138,7 +138,8 @@ class RathausRoute(APIRoute):
                 nonlocal actor_token
                 if access is not None:
                     principal = await access.check(request)
-                    actor_token = current_actor.set(principal.actor)
+                    if principal is not None:
+                        actor_token = current_actor.set(principal.actor)
                 return await checked_endpoint(request)
 
             try:
@@ -194,11 +195,11 @@ def _unknown_query_errors(request: Request, known: frozenset[str] | None) -> lis
     ]
 
 
-def find_access(dependant: Dependant) -> Access | None:
+def find_access(dependant: Dependant) -> Access | OptionalAccess | None:
     """The route's access declaration (`Staff`, `Citizen`, …), wherever it sits in its
     dependencies."""
     for dependency in dependant.dependencies:
-        if isinstance(dependency.call, Access):
+        if isinstance(dependency.call, Access | OptionalAccess):
             return dependency.call
         found = find_access(dependency)
         if found is not None:
