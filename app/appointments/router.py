@@ -7,7 +7,13 @@ from typing import Annotated
 from fastapi import Query, Response, status
 
 from app.appointments.calendar import rfc3339
-from app.appointments.dependencies import AppDatabase, AppSettings, HoldRateLimit, Now
+from app.appointments.dependencies import (
+    AppDatabase,
+    AppSettings,
+    AvailabilityRateLimit,
+    HoldRateLimit,
+    Now,
+)
 from app.appointments.errors import (
     BranchClosed,
     InvalidDateRange,
@@ -68,6 +74,7 @@ BranchIds = Annotated[
     "long it takes. Public; no sign-in needed. Send the `ETag` back as `If-None-Match` to get "
     "304 while nothing changed.",
     responses=cached_responses(),
+    dependencies=[AvailabilityRateLimit],
 )
 async def list_services(
     connection: ReadConnection, settings: AppSettings, if_none_match: IfNoneMatchHeader = None
@@ -93,6 +100,7 @@ async def list_services(
     responses=merge_responses(
         cached_responses(), problem_responses(ServiceNotFound, InvalidDateRange, TooManyPersons)
     ),
+    dependencies=[AvailabilityRateLimit],
 )
 async def availability(
     service_id: ServiceId,
@@ -136,6 +144,7 @@ async def availability(
     responses=merge_responses(
         cached_responses(), problem_responses(ServiceNotFound, TooManyPersons)
     ),
+    dependencies=[AvailabilityRateLimit],
 )
 async def earliest(
     service_id: ServiceId,
