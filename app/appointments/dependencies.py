@@ -32,10 +32,10 @@ async def app_database(request: Request) -> Database:
 
 
 TOO_MANY_HOLDS = Text(
-    de="Von Ihrer Adresse aus wurden in kurzer Zeit zu viele Termine vorgemerkt. Sie können "
-    "wieder einen Termin vormerken, sobald eine Vormerkung abgelaufen ist (Retry-After).",
-    en="Too many appointments have been held from your address in a short time. You can hold "
-    "an appointment again once a hold has expired (Retry-After).",
+    de="Von Ihrer Adresse aus wurden in den letzten Minuten zu viele Termine vorgemerkt. "
+    "Bitte versuchen Sie es in einigen Minuten erneut.",
+    en="Too many appointments have been held from your address in the last few minutes. "
+    "Please try again in a few minutes.",
 )
 
 reads_allowed = RateLimited(

@@ -72,7 +72,7 @@ class _Counters(Protocol):
 
     async def reserve(self, quota: Quota, key: str, token: str) -> int | None: ...
 
-    async def release(self, quota: Quota, key: str, token: str) -> None: ...
+    async def release(self, key: str, token: str) -> None: ...
 
 
 def _seconds_until(moment: float) -> int:
@@ -141,7 +141,7 @@ class RedisCounters(_MovingWindows):
         )
         return None if free_at is None else _seconds_until(float(free_at))
 
-    async def release(self, quota: Quota, key: str, token: str) -> None:
+    async def release(self, key: str, token: str) -> None:
         await self.client.zrem(self._quota_key(key), token)
 
     def _quota_key(self, key: str) -> str:
@@ -172,7 +172,7 @@ class MemoryCounters(_MovingWindows):
         held[token] = now + quota.window_seconds
         return None
 
-    async def release(self, quota: Quota, key: str, token: str) -> None:
+    async def release(self, key: str, token: str) -> None:
         self.reservations.get(key, {}).pop(token, None)
 
     def _sweep(self, now: float) -> None:
@@ -250,7 +250,7 @@ class Limiter:
         try:
             yield
         except BaseException:
-            await self._release(counters, quota, key, token)
+            await self._release(counters, key, token)
             raise
 
     async def close(self) -> None:
@@ -263,9 +263,9 @@ class Limiter:
             return None
         return self.shared
 
-    async def _release(self, counters: _Counters, quota: Quota, key: str, token: str) -> None:
+    async def _release(self, counters: _Counters, key: str, token: str) -> None:
         try:
-            await counters.release(quota, key, token)
+            await counters.release(key, token)
         except _REDIS_FAILURES as exc:
             # The reservation stays until its window ends: the caller gets less, never more.
             self._redis_failed(exc)

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -217,9 +218,30 @@ async def test_holds_per_address_are_capped_within_a_hold_lifetime(
     assert refused.status_code == 429
     assert refused.headers["content-type"] == "application/problem+json"
     assert 590 <= retry_after(refused) <= 600
-    assert refused.json()["detail"].startswith("Von Ihrer Adresse aus wurden in kurzer Zeit")
-    assert english.json()["detail"].startswith("Too many appointments have been held")
+    assert refused.json()["detail"].startswith("Von Ihrer Adresse aus wurden in den letzten")
+    assert english.json()["detail"].startswith("Too many appointments have been held from")
     assert citizen_hold == 201
+
+
+async def test_a_burst_of_holds_through_two_app_instances_gets_exactly_the_cap(
+    database_url: str, committed_db: Database, shared_redis: dict[str, str]
+) -> None:
+    """Reserved before the hold, atomically in Redis: concurrent requests cannot all slip
+    under the cap."""
+    async with committed_db.transaction() as session:
+        calendar = await create_calendar(session)
+    calendars = Calendars(database_url, committed_db, calendar)
+    settings = {"holds_per_address": 2, "hold_rate_limit": "100/minute", **shared_redis}
+    peers = [peer_of(calendars.app(**settings)), peer_of(calendars.app(**settings))]
+
+    async with peers[0](BOT) as first, peers[1](BOT) as second:
+        statuses = await asyncio.gather(
+            *(hold(first if n % 2 else second, calendars, 10 * n) for n in range(10))
+        )
+    for app in calendars.apps:
+        await app.state.limiter.close()
+
+    assert Counter(statuses) == {201: 2, 429: 8}
 
 
 async def test_refused_holds_do_not_use_up_the_cap(calendars: Calendars) -> None:
