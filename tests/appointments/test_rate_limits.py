@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -25,7 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import Database
 from app.main import create_app
-from tests.conftest import make_settings
+from bench.server import running_server
+from tests.conftest import (
+    _require_or_skip_postgres,
+    create_pg_database,
+    drop_pg_database,
+    make_settings,
+    run_cli,
+)
 from tests.fixtures.appointments import Calendar, create_calendar, stand_at
 
 NOW = datetime(2027, 3, 19, 9, 0, tzinfo=UTC)
@@ -384,3 +392,37 @@ async def test_redis_going_down_and_back_never_fails_a_request(
         "ratelimit.redis_unavailable",
         "ratelimit.redis_recovered",
     ]
+
+
+@pytest.fixture
+def postgres_url(worker_id: str) -> Iterator[str]:
+    _require_or_skip_postgres()
+    name = f"rathaus_limits_{worker_id}_{os.getpid()}"
+    yield create_pg_database(name)
+    drop_pg_database(name)
+
+
+def test_two_server_processes_share_the_read_limit_through_redis(
+    postgres_url: str, shared_redis: dict[str, str]
+) -> None:
+    """`rathaus serve --workers 2` as deployed (PostgreSQL, several processes): whichever
+    process a request reaches, the address has one budget."""
+    assert run_cli("migrate", env={"RATHAUS_DATABASE_URL": postgres_url}).returncode == 0
+    settings = {
+        "RATHAUS_ANTI_AUTOMATION": "true",
+        "RATHAUS_AVAILABILITY_RATE_LIMIT": "4/minute",
+        "RATHAUS_REDIS_URL": shared_redis["redis_url"],
+        "RATHAUS_REDIS_KEY_PREFIX": shared_redis["redis_key_prefix"],
+    }
+
+    async def read_on_new_connections(port: int) -> list[int]:
+        async def read() -> int:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                return (await http.get("/api/v1/appointments/services")).status_code
+
+        return list(await asyncio.gather(*(read() for _ in range(12))))
+
+    with running_server(postgres_url, workers=2, settings=settings) as port:
+        statuses = Counter(asyncio.run(read_on_new_connections(port)))
+
+    assert statuses == {200: 4, 429: 8}, statuses
