@@ -21,6 +21,7 @@ from app.core.docs import install_docs
 from app.core.errors import NotFound, ServiceUnavailable
 from app.core.i18n import Text
 from app.core.jobs.worker import Worker
+from app.core.limiter import Limiter
 from app.core.logging import configure_logging
 from app.core.middleware import (
     BodySizeLimitMiddleware,
@@ -57,6 +58,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     refuse_unsafe(production_problems(settings))
     configure_logging(settings.log_level, json=settings.log_json)
     database = database or Database(create_engine(settings))
+    limiter = Limiter(
+        redis_url=settings.redis_url,
+        key_prefix=settings.redis_key_prefix,
+        key_secret=settings.secret_key,
+        enabled=settings.anti_automation,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +81,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 with suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(worker_task, timeout=settings.job_lease_seconds)
             await database.dispose()
+            await limiter.close()
 
     app = FastAPI(
         title="Digitales Rathaus API",
@@ -88,6 +96,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.limiter = limiter
     app.state.identity = IdentityContext(
         settings=settings,
         registry=build_provider_registry(settings),

@@ -192,6 +192,24 @@ def test_response_headers_are_declared(document: dict[str, Any]) -> None:
     assert "429" in paths["/api/v1/auth/token"]["post"]["responses"]
 
 
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/api/v1/appointments/services", "get"),
+        ("/api/v1/appointments/availability", "get"),
+        ("/api/v1/appointments/earliest", "get"),
+        ("/api/v1/appointments/holds", "post"),
+    ],
+)
+def test_rate_limited_calendar_operations_document_429_with_retry_after(
+    document: dict[str, Any], path: str, method: str
+) -> None:
+    too_many = document["paths"][path][method]["responses"]["429"]
+
+    assert "application/problem+json" in too_many["content"]
+    assert too_many["headers"]["Retry-After"] == {"$ref": "#/components/headers/Retry-After"}
+
+
 def test_if_match_is_required_where_its_absence_gets_428(document: dict[str, Any]) -> None:
     for path, method, operation in operations(document):
         if_match = [p for p in operation.get("parameters", []) if p["name"] == "If-Match"]

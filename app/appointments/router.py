@@ -9,7 +9,13 @@ from fastapi.responses import JSONResponse
 
 from app.appointments.booking_service import BookingAccess, BookingView, booking_service
 from app.appointments.calendar import rfc3339
-from app.appointments.dependencies import AppDatabase, AppSettings, HoldRateLimit, Now
+from app.appointments.dependencies import (
+    AppDatabase,
+    AppSettings,
+    AvailabilityRateLimit,
+    HoldRateLimit,
+    Now,
+)
 from app.appointments.errors import (
     AppointmentBegun,
     BookingCredentialsMissing,
@@ -88,6 +94,7 @@ BranchIds = Annotated[
     "long it takes. Public; no sign-in needed. Send the `ETag` back as `If-None-Match` to get "
     "304 while nothing changed.",
     responses=cached_responses(),
+    dependencies=[AvailabilityRateLimit],
 )
 async def list_services(
     connection: ReadConnection, settings: AppSettings, if_none_match: IfNoneMatchHeader = None
@@ -113,6 +120,7 @@ async def list_services(
     responses=merge_responses(
         cached_responses(), problem_responses(ServiceNotFound, InvalidDateRange, TooManyPersons)
     ),
+    dependencies=[AvailabilityRateLimit],
 )
 async def availability(
     service_id: ServiceId,
@@ -156,6 +164,7 @@ async def availability(
     responses=merge_responses(
         cached_responses(), problem_responses(ServiceNotFound, TooManyPersons)
     ),
+    dependencies=[AvailabilityRateLimit],
 )
 async def earliest(
     service_id: ServiceId,

@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.limiter import rate_limits
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"  # noqa: S105 - refused in production
@@ -161,6 +163,12 @@ class Settings(BaseSettings):
     token_rate_limit_per_minute: int = Field(default=20, ge=1)
     login_rate_limit_per_minute: int = Field(default=20, ge=1)
     hold_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    redis_url: str | None = None
+    redis_key_prefix: str = Field(default="rathaus", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    anti_automation: bool = True
+    availability_rate_limit: str = "120/minute"
+    hold_rate_limit: str = "20/minute"
+    holds_per_address: int = Field(default=5, ge=1, le=1000)
     availability_max_age_seconds: int = Field(default=5, ge=0, le=300)
     booking_verification_seconds: int = Field(default=1800, ge=300, le=86_400)
     booking_max_active_per_person: int = Field(default=2, ge=1, le=50)
@@ -207,6 +215,28 @@ class Settings(BaseSettings):
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"{value[:100]!r} is not an absolute http(s) URL")
         return values
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: object) -> object:
+        if value == "":
+            return None
+        if isinstance(value, str) and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("availability_rate_limit", "hold_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            valid = all(item.amount >= 1 for item in rate_limits(value))
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValueError(
+                f"{value[:100]!r} is not a rate limit such as '120/minute' or '20/minute;100/hour'"
+            )
+        return value
 
     @field_validator("mail_from")
     @classmethod
@@ -260,6 +290,11 @@ class Settings(BaseSettings):
             )
         if self.is_sqlite:
             problems.append("RATHAUS_DATABASE_URL points to SQLite; production needs PostgreSQL.")
+        if not self.anti_automation:
+            problems.append(
+                "RATHAUS_ANTI_AUTOMATION must be true in production; turning the rate limits "
+                "off is for load tests."
+            )
         if not self.jwt_private_key_file:
             problems.append(
                 "RATHAUS_JWT_PRIVATE_KEY_FILE is not set; production needs a persistent signing key."

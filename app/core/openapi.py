@@ -52,6 +52,8 @@ Backend of the city's citizen services.
 * Edits need `If-Match` with the ETag of the last read (428 without it, 412 when outdated).
 * Lists use cursor pagination: pass `next_cursor` back as `cursor`; `limit` is at most 100.
 * Every `GET` also answers `HEAD`. Every response carries `X-Request-ID`; quote it to support.
+* Operations that document 429 are rate-limited per client address (public calendar reads
+  and holds, sign-in): wait the `Retry-After` seconds before trying again.
 * Before any operation, the server answers request headers larger than 32 KiB with 431 and
   headers that take longer than 10 seconds to arrive with 408 (problem+json, in German), and
   closes the connection; the operator may set other bounds.

@@ -76,9 +76,13 @@ class RathausRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         access = find_access(get_dependant(path=path, call=endpoint))
-        if access is not None:
+        declared = [
+            *(access.problems if access is not None else ()),
+            *_declared_problems(kwargs.get("dependencies") or ()),
+        ]
+        if declared:
             kwargs["responses"] = merge_responses(
-                problem_responses(*access.problems), kwargs.get("responses") or {}
+                problem_responses(*declared), kwargs.get("responses") or {}
             )
         super().__init__(path, endpoint, **kwargs)
 
@@ -205,6 +209,16 @@ def find_access(dependant: Dependant) -> Access | OptionalAccess | None:
         if found is not None:
             return found
     return None
+
+
+def _declared_problems(dependencies: Iterable[params.Depends]) -> list[type[AppError]]:
+    """The problems a route's own dependencies declare they can answer with (a rate limit's
+    429), for its OpenAPI entry."""
+    return [
+        problem
+        for dependency in dependencies
+        for problem in getattr(dependency.dependency, "problems", ())
+    ]
 
 
 def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
