@@ -10,17 +10,28 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.appointments.models import Booking, PersonQuota
 from app.appointments.service import hold_service
+from app.core.config import Settings
 from app.core.db import Database
+from tests.conftest import make_settings
 from tests.fixtures.appointments import create_calendar, stand_at
 from tests.fixtures.auth import sign_in
 from tests.fixtures.bookings import bearer, contact, hold, hold_body
 
 NOW = datetime(2027, 3, 19, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """All requests come from one address here; the limits per address are proven in
+    test_rate_limits.py."""
+    return make_settings(database_url, anti_automation=False)
+
 STARTS = [f"2027-03-22T{hour:02d}:{minute:02d}:00+01:00" for hour in (8, 9) for minute in (0, 10)]
 
 
