@@ -14,12 +14,14 @@ from typing import Annotated
 
 from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.appointments.booking_service import BookingAccess, BookingView, booking_service
 from app.appointments.calendar import BERLIN
 from app.appointments.dependencies import AppSettings, Now
 from app.appointments.repository import BOOKINGS
 from app.appointments.schemas import CODE_PATTERN
+from app.core.config import Settings
 from app.core.errors import AppError
 from app.core.i18n import Language
 from app.core.pages import STYLE
@@ -104,6 +106,44 @@ async def _shown(request: Request, action: Callable[[], Awaitable[HTMLResponse]]
         )
 
 
+async def _offer_cancel(
+    request: Request,
+    booking_id: uuid.UUID,
+    signature: str,
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    asking: bool,
+) -> HTMLResponse:
+    """The appointment with one button that cancels it; `asking` when the citizen followed
+    the cancel link rather than the one to the appointment."""
+
+    async def show() -> HTMLResponse:
+        access = BookingAccess(signature=signature)
+        view = await booking_service.get(session, booking_id, access, settings)
+        question = (
+            "<p>Möchten Sie diesen Termin absagen?</p>"
+            '<p class="en" lang="en">Do you want to cancel this appointment?</p>'
+            if asking
+            else ""
+        )
+        cancel = _button_form(
+            f"/appointments/bookings/{booking_id}/cancel",
+            "sig",
+            signature,
+            "Termin absagen",
+            "Cancel appointment",
+        )
+        titles = (
+            ("Termin absagen", "Cancel appointment")
+            if asking
+            else ("Ihr Termin", "Your appointment")
+        )
+        return _page(*titles, question + _details(view) + cancel)
+
+    return await _shown(request, show)
+
+
 @pages.get("/{booking_id}", response_class=HTMLResponse, include_in_schema=False)
 async def manage_page(
     request: Request,
@@ -112,19 +152,7 @@ async def manage_page(
     session: ReadSession,
     settings: AppSettings,
 ) -> HTMLResponse:
-    async def show() -> HTMLResponse:
-        access = BookingAccess(signature=signature)
-        view = await booking_service.get(session, booking_id, access, settings)
-        cancel = _button_form(
-            f"/appointments/bookings/{booking_id}/cancel",
-            "sig",
-            signature,
-            "Termin absagen",
-            "Cancel appointment",
-        )
-        return _page("Ihr Termin", "Your appointment", _details(view) + cancel)
-
-    return await _shown(request, show)
+    return await _offer_cancel(request, booking_id, signature, session, settings, asking=False)
 
 
 @pages.get("/{booking_id}/cancel", response_class=HTMLResponse, include_in_schema=False)
@@ -135,23 +163,7 @@ async def cancel_page(
     session: ReadSession,
     settings: AppSettings,
 ) -> HTMLResponse:
-    async def show() -> HTMLResponse:
-        access = BookingAccess(signature=signature)
-        view = await booking_service.get(session, booking_id, access, settings)
-        question = (
-            "<p>Möchten Sie diesen Termin absagen?</p>"
-            '<p class="en" lang="en">Do you want to cancel this appointment?</p>'
-        )
-        cancel = _button_form(
-            f"/appointments/bookings/{booking_id}/cancel",
-            "sig",
-            signature,
-            "Ja, Termin absagen",
-            "Yes, cancel the appointment",
-        )
-        return _page("Termin absagen", "Cancel appointment", question + _details(view) + cancel)
-
-    return await _shown(request, show)
+    return await _offer_cancel(request, booking_id, signature, session, settings, asking=True)
 
 
 @pages.post("/{booking_id}/cancel", response_class=HTMLResponse, include_in_schema=False)

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from icalendar import Calendar as ICalendar
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from app.appointments.booking_service import booking_service, code_hash
 from app.appointments.models import Booking, CapacityReturn, PersonQuota
 from app.core.config import Settings
 from app.core.db import Database
-from tests.fixtures.appointments import create_calendar, stand_at
+from tests.fixtures.appointments import Calendar, create_calendar, stand_at
 from tests.fixtures.auth import sign_in
 from tests.fixtures.bookings import (
     ERIKA,
@@ -44,12 +45,19 @@ EIGHT = datetime(2027, 3, 22, 7, 0, tzinfo=UTC)
 NINE = datetime(2027, 3, 22, 8, 0, tzinfo=UTC)
 
 
-async def test_a_citizen_signed_in_with_eid_is_booked_at_once(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
-) -> None:
+@pytest.fixture
+async def calendar(app: FastAPI, session: AsyncSession) -> Calendar:
+    """A branch open mornings on weekdays with one counter; the app stands on a Friday
+    morning three days before."""
     calendar = await create_calendar(session)
     await session.commit()
     stand_at(app, NOW)
+    return calendar
+
+
+async def test_a_citizen_signed_in_with_eid_is_booked_at_once(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, calendar: Calendar
+) -> None:
     tokens = await sign_in(client, "erika")
 
     booking = await book_with_eid(client, calendar, tokens.access_token, language="en")
@@ -73,11 +81,8 @@ async def test_a_citizen_signed_in_with_eid_is_booked_at_once(
 
 
 async def test_the_manage_token_shows_the_booking_and_nothing_else(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, calendar: Calendar
 ) -> None:
-    calendar = await create_calendar(session)
-    await session.commit()
-    stand_at(app, NOW)
     first = await book_with_email(client, calendar)
     second = await book_with_email(client, calendar, MONDAY_9, email="jonas@example.org")
     path = f"/api/v1/appointments/bookings/{first['id']}"
@@ -101,11 +106,8 @@ async def test_the_manage_token_shows_the_booking_and_nothing_else(
 
 
 async def test_another_citizen_cannot_see_or_cancel_a_booking(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, calendar: Calendar
 ) -> None:
-    calendar = await create_calendar(session)
-    await session.commit()
-    stand_at(app, NOW)
     erika = await sign_in(client, "erika")
     jonas = await sign_in(client, "jonas")
     booking = await book_with_eid(client, calendar, erika.access_token)
@@ -123,11 +125,8 @@ async def test_another_citizen_cannot_see_or_cancel_a_booking(
 
 
 async def test_forged_bearer_token_is_401_before_the_body_is_read(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, calendar: Calendar
 ) -> None:
-    calendar = await create_calendar(session)
-    await session.commit()
-    stand_at(app, NOW)
     hold_id = await hold(client, calendar)
 
     response = await client.post(
@@ -141,11 +140,8 @@ async def test_forged_bearer_token_is_401_before_the_body_is_read(
 
 
 async def test_without_eid_name_and_email_are_required(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, calendar: Calendar
 ) -> None:
-    calendar = await create_calendar(session)
-    await session.commit()
-    stand_at(app, NOW)
     hold_id = await hold(client, calendar)
     path = f"/api/v1/appointments/holds/{hold_id}/confirm"
 
@@ -167,11 +163,8 @@ async def test_without_eid_name_and_email_are_required(
 
 
 async def test_unknown_expired_and_twice_confirmed_holds_are_refused(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, calendar: Calendar
 ) -> None:
-    calendar = await create_calendar(session)
-    await session.commit()
-    stand_at(app, NOW)
     hold_id = await hold(client, calendar)
     late_id = await hold(client, calendar, MONDAY_9)
 
@@ -211,7 +204,13 @@ async def test_email_booking_counts_only_after_the_code_from_the_mail(
         wrong = await a_wrong_code(session, smtp_settings, booking["id"])
     path = f"/api/v1/appointments/bookings/{booking['id']}/verify"
     refused = await client.post(path, json={"code": wrong}, headers={"Accept-Language": "en"})
-    verified = await client.post(path, json={"code": code})
+    link = next(word for word in text_of(verification).split() if "/verify?code=" in word)
+    page = await client.get(link.removeprefix(smtp_settings.public_base_url))
+    async with committed_db.transaction() as session:
+        before = await statuses(session)
+    verified = await client.post(
+        f"/appointments/bookings/{booking['id']}/verify", data={"code": code}
+    )
     again = await client.post(path, json={"code": code})
     [confirmation] = await deliver(committed_db, smtp_settings, mailbox)
 
@@ -223,9 +222,13 @@ async def test_email_booking_counts_only_after_the_code_from_the_mail(
     assert refused.status_code == 422
     assert refused.json()["attempts_left"] == 4
     assert "4 attempts left" in refused.json()["detail"]
+    assert page.status_code == 200
+    assert "Termin verbindlich buchen" in page.text
+    assert before == ["pending_verification"]
     assert verified.status_code == 200, verified.text
-    assert verified.json()["status"] == "confirmed"
+    assert "Termin gebucht" in verified.text
     assert again.status_code == 200
+    assert again.json()["status"] == "confirmed"
     assert confirmation.envelope_to == [ERIKA]
     assert booking["reference"] in text_of(confirmation)
     [ics] = attachments_of(confirmation).values()
@@ -244,11 +247,12 @@ async def a_wrong_code(session: AsyncSession, settings: Settings, booking_id: st
 
 
 async def test_five_wrong_codes_end_the_booking_and_free_the_slot(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    calendar: Calendar,
 ) -> None:
-    calendar = await create_calendar(session)
-    await session.commit()
-    stand_at(app, NOW)
     booking = await book_with_email(client, calendar)
     path = f"/api/v1/appointments/bookings/{booking['id']}/verify"
 
@@ -266,11 +270,8 @@ async def test_five_wrong_codes_end_the_booking_and_free_the_slot(
 
 
 async def test_an_unverified_booking_lapses_after_the_verification_time(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, calendar: Calendar
 ) -> None:
-    calendar = await create_calendar(session)
-    await session.commit()
-    stand_at(app, NOW)
     booking = await book_with_email(client, calendar)
 
     stand_at(app, NOW + timedelta(minutes=30))
@@ -287,11 +288,8 @@ async def test_an_unverified_booking_lapses_after_the_verification_time(
 
 
 async def test_a_person_can_have_two_open_appointments(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, calendar: Calendar
 ) -> None:
-    calendar = await create_calendar(session)
-    await session.commit()
-    stand_at(app, NOW)
     tokens = await sign_in(client, "erika")
     await book_with_eid(client, calendar, tokens.access_token)
     await book_with_email(client, calendar, MONDAY_9, email="ERIKA.mustermann@example.org")
@@ -327,10 +325,8 @@ async def test_cancelling_frees_the_cap_and_returns_the_slot_after_a_delay(
     client: httpx.AsyncClient,
     session: AsyncSession,
     settings: Settings,
+    calendar: Calendar,
 ) -> None:
-    calendar = await create_calendar(session)
-    await session.commit()
-    stand_at(app, NOW)
     tokens = await sign_in(client, "erika")
     booking = await book_with_eid(client, calendar, tokens.access_token)
     path = f"/api/v1/appointments/bookings/{booking['id']}"
@@ -357,11 +353,8 @@ async def test_cancelling_frees_the_cap_and_returns_the_slot_after_a_delay(
 
 
 async def test_cancelling_after_the_start_is_refused(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, calendar: Calendar
 ) -> None:
-    calendar = await create_calendar(session)
-    await session.commit()
-    stand_at(app, NOW)
     booking = await book_with_email(client, calendar)
 
     stand_at(app, EIGHT)
@@ -375,11 +368,8 @@ async def test_cancelling_after_the_start_is_refused(
 
 
 async def test_rescheduling_claims_the_new_start_before_giving_up_the_old(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, calendar: Calendar
 ) -> None:
-    calendar = await create_calendar(session)
-    await session.commit()
-    stand_at(app, NOW)
     tokens = await sign_in(client, "erika")
     booking = await book_with_eid(client, calendar, tokens.access_token)
     await hold(client, calendar, MONDAY_9)  # somebody else's
@@ -408,11 +398,8 @@ async def test_rescheduling_claims_the_new_start_before_giving_up_the_old(
 
 
 async def test_the_booking_as_an_icalendar_file(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, calendar: Calendar
 ) -> None:
-    calendar = await create_calendar(session)
-    await session.commit()
-    stand_at(app, NOW)
     booking = await book_with_email(client, calendar)
     path = f"/api/v1/appointments/bookings/{booking['id']}"
 
@@ -480,11 +467,12 @@ async def test_reminder_carries_a_cancel_link_that_acts_only_on_its_button(
 
 
 async def test_personal_data_is_erased_after_the_retention(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    calendar: Calendar,
 ) -> None:
-    calendar = await create_calendar(session)
-    await session.commit()
-    stand_at(app, NOW)
     await book_with_email(client, calendar, phone="+49 231 1234567")
     after_appointment = EIGHT + timedelta(minutes=10, days=settings.booking_retention_days)
 
