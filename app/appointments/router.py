@@ -4,7 +4,7 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import Header, Path, Query, Response, status
+from fastapi import Depends, Header, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from app.appointments.booking_service import BookingAccess, BookingView, booking_service
@@ -254,6 +254,16 @@ BookingToken = Annotated[
 BOOKING_ACCESS_PROBLEMS = (BookingCredentialsMissing, BookingNotFound)
 
 
+async def booking_access(
+    principal: OptionalCitizen, booking_token: BookingToken = None
+) -> BookingAccess:
+    """The caller's proof that a booking is theirs: its manage token or their eID sign-in."""
+    return BookingAccess(principal=principal, token=booking_token)
+
+
+Access = Annotated[BookingAccess, Depends(booking_access)]
+
+
 def _read(view: BookingView) -> JSONResponse:
     return JSONResponse(view.to_json())
 
@@ -341,12 +351,10 @@ async def my_bookings(
 )
 async def get_booking(
     booking_id: BookingId,
-    principal: OptionalCitizen,
+    access: Access,
     session: ReadSession,
     settings: AppSettings,
-    booking_token: BookingToken = None,
 ) -> JSONResponse:
-    access = BookingAccess(principal=principal, token=booking_token)
     return _read(await booking_service.get(session, booking_id, access, settings))
 
 
@@ -364,13 +372,11 @@ async def get_booking(
 )
 async def cancel_booking(
     booking_id: BookingId,
-    principal: OptionalCitizen,
+    access: Access,
     session: WriteSession,
     settings: AppSettings,
     now: Now,
-    booking_token: BookingToken = None,
 ) -> JSONResponse:
-    access = BookingAccess(principal=principal, token=booking_token)
     return _read(await booking_service.cancel(session, booking_id, access, now, settings))
 
 
@@ -400,13 +406,11 @@ async def cancel_booking(
 async def reschedule_booking(
     booking_id: BookingId,
     request: BookingReschedule,
-    principal: OptionalCitizen,
+    access: Access,
     session: WriteSession,
     settings: AppSettings,
     now: Now,
-    booking_token: BookingToken = None,
 ) -> JSONResponse:
-    access = BookingAccess(principal=principal, token=booking_token)
     view = await booking_service.reschedule(session, booking_id, access, request, now, settings)
     return _read(view)
 
@@ -435,12 +439,10 @@ async def reschedule_booking(
 )
 async def booking_ics(
     booking_id: BookingId,
-    principal: OptionalCitizen,
+    access: Access,
     session: ReadSession,
     settings: AppSettings,
-    booking_token: BookingToken = None,
 ) -> Response:
-    access = BookingAccess(principal=principal, token=booking_token)
     body = await booking_service.calendar_file(session, booking_id, access, settings)
     return Response(
         body,
