@@ -8,14 +8,14 @@ TS_CLIENT := clients/typescript
 TS_STAMP := $(TS_CLIENT)/node_modules/.installed-$(shell cat $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json | sha1sum | cut -c1-12)
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test install typescript-client lint typecheck openapi-check pytest postgres lock openapi bench bench-appointments clean
+.PHONY: run test install typescript-client lint typecheck openapi-check pytest postgres redis lock openapi bench bench-appointments clean
 
 run: install
 	$(BIN)/rathaus migrate
 	$(BIN)/rathaus seed-demo
 	$(BIN)/rathaus serve
 
-test: install typescript-client postgres lint typecheck openapi-check pytest
+test: install typescript-client postgres redis lint typecheck openapi-check pytest
 
 install: $(STAMP)
 
@@ -46,7 +46,7 @@ typecheck: install
 openapi-check: install
 	$(BIN)/rathaus openapi --check
 
-pytest: install typescript-client postgres
+pytest: install typescript-client postgres redis
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Start the local PostgreSQL cluster if it is installed but stopped. If it is not installed,
@@ -59,6 +59,16 @@ postgres:
 		done; \
 	else \
 		echo "PostgreSQL is not installed here: its half of the tests will be skipped."; \
+	fi
+
+# Start a local Redis if it is installed but not answering: the rate-limit tests prove the
+# limits shared across processes against it.
+redis:
+	@if command -v redis-server >/dev/null; then \
+		redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 \
+			|| redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no; \
+	else \
+		echo "Redis is not installed here: the rate-limit tests that need it will fail."; \
 	fi
 
 openapi: install

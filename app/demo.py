@@ -7,21 +7,28 @@ their own demo data here.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.appointments.calendar import BERLIN, local_day
 from app.appointments.models import (
     AppointmentService,
+    Booking,
     BranchCalendar,
     BranchService,
     Counter,
     OpeningHours,
 )
+from app.appointments.repository import BOOKINGS
+from app.appointments.schemas import HoldCreate
+from app.appointments.service import hold_service
 from app.core.audit import record
-from app.core.db import Database
+from app.core.db import Database, utcnow
+from app.core.errors import AppError
 from app.identity.adapters.dev_login import DEV_ISSUER, STAFF_PERSONAS
 from app.identity.models import StaffRoleGrant, StaffUser
 from app.identity.staff import grants_from_groups
@@ -153,6 +160,7 @@ async def seed_demo(database: Database) -> dict[str, int]:
             "staff users": await _seed_staff(session),
             "appointment services": await _seed_appointment_services(session),
             "branch calendars": await _seed_branch_calendars(session),
+            "bookings": await _seed_bookings(session),
         }
         if any(added.values()):
             await record(
@@ -250,6 +258,7 @@ class DemoService:
     units_per_extra_person: int = 0
     max_persons: int = 1
     only_at: tuple[str, ...] = ()
+    leika_key: str | None = None
 
 
 DEMO_SERVICES = (
@@ -264,6 +273,7 @@ DEMO_SERVICES = (
         units=2,
         units_per_extra_person=2,
         max_persons=4,
+        leika_key="99008001012000",
     ),
     DemoService(
         "reisepass",
@@ -298,6 +308,7 @@ DEMO_SERVICES = (
         "Personalausweis oder Reisepass.",
         "ID card or passport.",
         units=1,
+        leika_key="99115003012000",
     ),
     DemoService(
         "fuehrerschein-umtausch",
@@ -311,6 +322,9 @@ DEMO_SERVICES = (
         only_at=("innenstadt", "hoerde", "aplerbeck"),
     ),
 )
+
+# LeiKa keys are given where the federal catalogue's key was checked (Personalausweis
+# Ausstellung, Meldebescheinigung Ausstellung); the others are left empty rather than guessed.
 
 # Counters (each with its online share in percent) and Saturday hours of the bigger branches;
 # the others have three counters and no Saturday.
@@ -355,6 +369,7 @@ async def _seed_appointment_services(session: AsyncSession) -> int:
                 bring_de=demo.bring_de,
                 bring_en=demo.bring_en,
                 max_persons=demo.max_persons,
+                leika_key=demo.leika_key,
             )
         )
         added += 1
@@ -403,3 +418,56 @@ async def _seed_branch_calendars(session: AsyncSession) -> int:
         added += 1
     await session.flush()
     return added
+
+
+DEMO_BOOKINGS = (
+    ("personalausweis", "Erika Mustermann"),
+    ("anmeldung", "Jonas Schmidt"),
+    ("meldebescheinigung", "Ayşe Yılmaz"),
+)
+
+
+async def _seed_bookings(session: AsyncSession) -> int:
+    """A few confirmed bookings at the Innenstadt branch in the coming days, so the calendar
+    is not empty; made through the calendar's own claims, so capacity agrees."""
+    if await session.scalar(select(func.count()).select_from(Booking)):
+        return 0
+    branch_id = await session.scalar(select(Branch.id).where(Branch.code == "innenstadt"))
+    services = dict(
+        (await session.execute(select(AppointmentService.code, AppointmentService.id))).all()
+    )
+    if branch_id is None:
+        return 0
+    now = utcnow()
+    added = 0
+    for code, name in DEMO_BOOKINGS:
+        booking_id = await _first_hold(session, services[code], branch_id, now)
+        if booking_id is None:
+            continue
+        await BOOKINGS.apply(
+            session,
+            booking_id,
+            "confirm",
+            values={"name": name, "confirmed_via": "demo", "confirmed_at": now, "expires_at": None},
+        )
+        added += 1
+    return added
+
+
+async def _first_hold(
+    session: AsyncSession, service_id: uuid.UUID, branch_id: uuid.UUID, now: datetime
+) -> uuid.UUID | None:
+    """Hold the first free start at 10:00 or later on one of the next working days."""
+    tomorrow = local_day(now) + timedelta(days=1)
+    for offset in range(14):
+        day = tomorrow + timedelta(days=offset)
+        for minutes in range(0, 120, 10):
+            start = datetime.combine(day, time(10), BERLIN) + timedelta(minutes=minutes)
+            request = HoldCreate(service_id=service_id, branch_id=branch_id, start=start)
+            try:
+                async with session.begin_nested():
+                    booking = await hold_service.create(session, request, now, 600)
+            except AppError:
+                continue
+            return booking.id
+    return None

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 
+from app.appointments.pages import pages as appointment_pages
 from app.appointments.router import router as appointments_router
 from app.core import metrics
 from app.core.config import Environment, Settings, get_settings, refuse_unsafe
@@ -20,6 +21,7 @@ from app.core.docs import install_docs
 from app.core.errors import NotFound, ServiceUnavailable
 from app.core.i18n import Text
 from app.core.jobs.worker import Worker
+from app.core.limiter import Limiter
 from app.core.logging import configure_logging
 from app.core.middleware import (
     BodySizeLimitMiddleware,
@@ -56,6 +58,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     refuse_unsafe(production_problems(settings))
     configure_logging(settings.log_level, json=settings.log_json)
     database = database or Database(create_engine(settings))
+    limiter = Limiter(
+        redis_url=settings.redis_url,
+        key_prefix=settings.redis_key_prefix,
+        key_secret=settings.secret_key,
+        enabled=settings.anti_automation,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +81,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 with suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(worker_task, timeout=settings.job_lease_seconds)
             await database.dispose()
+            await limiter.close()
 
     app = FastAPI(
         title="Digitales Rathaus API",
@@ -87,6 +96,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.limiter = limiter
     app.state.identity = IdentityContext(
         settings=settings,
         registry=build_provider_registry(settings),
@@ -103,6 +113,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.include_router(router)
     app.include_router(organisation_router)
     app.include_router(appointments_router)
+    app.include_router(appointment_pages)
     app.add_api_route("/metrics", _metrics, methods=["GET", "HEAD"], include_in_schema=False)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -6,10 +6,12 @@ from app.appointments.models import (
     BranchCalendar,
     BranchService,
     CapacityDay,
+    CapacityReturn,
     CapacityUnit,
     Closure,
     Counter,
     OpeningHours,
+    PersonQuota,
 )
 from app.core.audit import AuditEntry
 from app.core.db import Base
@@ -43,6 +45,7 @@ __all__ = [
     "BranchCalendar",
     "BranchService",
     "CapacityDay",
+    "CapacityReturn",
     "CapacityUnit",
     "CitizenAccount",
     "CitizenAttribute",
@@ -56,6 +59,7 @@ __all__ = [
     "LoginAttempt",
     "NotificationDelivery",
     "OpeningHours",
+    "PersonQuota",
     "RateLimitCounter",
     "ReferenceNumber",
     "RefreshToken",

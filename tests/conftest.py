@@ -14,6 +14,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,8 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -35,6 +38,7 @@ PG_HOST = os.environ.get("RATHAUS_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("RATHAUS_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("RATHAUS_TEST_PG_USER", "postgres")
 REQUIRE_POSTGRES = os.environ.get("RATHAUS_TEST_REQUIRE_POSTGRES") == "1"
+REDIS_URL = os.environ.get("RATHAUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -120,6 +124,25 @@ def fresh_database_url(backend: str, tmp_path: Path, worker_id: str) -> Iterator
     name = f"rathaus_fresh_{worker_id}_{os.getpid()}"
     yield create_pg_database(name)
     drop_pg_database(name)
+
+
+@pytest.fixture
+async def shared_redis() -> AsyncIterator[dict[str, str]]:
+    """Settings that count rate limits in the real Redis (`make test` starts it), under a key
+    prefix of this test alone, so parallel workers and other checkouts never share a count;
+    the test's keys are deleted afterwards."""
+    prefix = f"rathaus-test-{uuid.uuid4().hex}"
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        await client.aclose()
+        pytest.fail(f"Redis at {REDIS_URL} is not reachable ({exc}).", pytrace=False)
+    yield {"redis_url": REDIS_URL, "redis_key_prefix": prefix}
+    keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:

@@ -69,8 +69,8 @@ def test_every_operation_declares_a_typed_success_response(document: dict[str, A
         for status, response in successes.items():
             if status == "204":
                 continue
-            schema = response["content"]["application/json"]["schema"]
-            assert schema, f"{method} {path} {status} has no schema"
+            [(media_type, content)] = response["content"].items()
+            assert content["schema"], f"{method} {path} {status} {media_type} has no schema"
 
 
 def test_every_operation_lists_its_problems_as_problem_json(document: dict[str, Any]) -> None:
@@ -192,6 +192,24 @@ def test_response_headers_are_declared(document: dict[str, Any]) -> None:
     assert "429" in paths["/api/v1/auth/token"]["post"]["responses"]
 
 
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/api/v1/appointments/services", "get"),
+        ("/api/v1/appointments/availability", "get"),
+        ("/api/v1/appointments/earliest", "get"),
+        ("/api/v1/appointments/holds", "post"),
+    ],
+)
+def test_rate_limited_calendar_operations_document_429_with_retry_after(
+    document: dict[str, Any], path: str, method: str
+) -> None:
+    too_many = document["paths"][path][method]["responses"]["429"]
+
+    assert "application/problem+json" in too_many["content"]
+    assert too_many["headers"]["Retry-After"] == {"$ref": "#/components/headers/Retry-After"}
+
+
 def test_if_match_is_required_where_its_absence_gets_428(document: dict[str, Any]) -> None:
     for path, method, operation in operations(document):
         if_match = [p for p in operation.get("parameters", []) if p["name"] == "If-Match"]
@@ -218,7 +236,10 @@ def test_idempotency_key_is_declared_only_where_it_is_honoured(
                 found.append(operation["operationId"])
         return found
 
-    assert idempotent_operations(document) == []
+    assert sorted(idempotent_operations(document)) == [
+        "appointments_confirm_hold",
+        "appointments_create_hold",
+    ]
     install_probe_routes(app)
     app.openapi_schema = None
     assert "probe_create_branch" in idempotent_operations(app.openapi())

@@ -22,11 +22,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import holidays
 
-BERLIN = ZoneInfo("Europe/Berlin")
+from app.core.i18n import BERLIN as BERLIN  # the calendar's modules import it from here
+
 HOLIDAY_SUBDIVISION = "NW"
 
 Interval = tuple[datetime, datetime]

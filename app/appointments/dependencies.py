@@ -1,5 +1,5 @@
 """What the appointment routes need besides their input: the time, the settings, the
-database for on-demand releases, and the place for the hold rate limit."""
+database for on-demand releases, and the rate limits of the public calendar."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from fastapi import Depends, Request
 
 from app.core.config import Settings
 from app.core.db import Database, utcnow
+from app.core.i18n import Text
+from app.core.limiter import Quota
+from app.core.ratelimit import RateLimited
 
 
 async def current_time() -> datetime:
@@ -28,12 +31,34 @@ async def app_database(request: Request) -> Database:
     return database
 
 
-async def hold_attempts_allowed() -> None:
-    """Where holds will be rate-limited per address and per person (issue 9, with the
-    booking confirmation): a hold blocks a slot for everybody for its lifetime."""
+TOO_MANY_HOLDS = Text(
+    de="Von Ihrer Adresse aus wurden in den letzten Minuten zu viele Termine vorgemerkt. "
+    "Bitte versuchen Sie es in einigen Minuten erneut.",
+    en="Too many appointments have been held from your address in the last few minutes. "
+    "Please try again in a few minutes.",
+)
+
+reads_allowed = RateLimited(
+    "appointments-reads", limits=lambda settings: settings.availability_rate_limit
+)
+"""Services, availability and earliest starts share one budget per client address: they
+are computed live, and a bot polling them would load the calendar for everybody."""
+
+holds_allowed = RateLimited(
+    "appointments-hold-attempts",
+    limits=lambda settings: settings.hold_rate_limit,
+    quota=lambda settings: Quota(
+        "appointments-holds", settings.holds_per_address, settings.hold_ttl_seconds
+    ),
+    quota_detail=TOO_MANY_HOLDS,
+)
+"""A hold blocks a slot for everybody for its lifetime: per client address, attempts are
+limited, and so are the holds made within one hold lifetime; a refused hold counts only as
+an attempt."""
 
 
 Now = Annotated[datetime, Depends(current_time)]
 AppSettings = Annotated[Settings, Depends(app_settings)]
 AppDatabase = Annotated[Database, Depends(app_database)]
-HoldRateLimit = Depends(hold_attempts_allowed)
+AvailabilityRateLimit = Depends(reads_allowed)
+HoldRateLimit = Depends(holds_allowed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.core.i18n import Text
 
 
@@ -149,3 +149,99 @@ class BookingsWouldNotFit(Conflict):
 
     def __init__(self, bookings: list[dict[str, str]]) -> None:
         super().__init__(extensions={"bookings": bookings})
+
+
+class HoldExpired(Conflict):
+    slug = "hold-expired"
+    title = Text(de="Reservierung abgelaufen", en="Hold expired")
+    default_detail = Text(
+        de="Die Reservierung ist abgelaufen und der Termin wieder frei. Bitte wählen Sie "
+        "erneut einen Termin.",
+        en="The hold has expired and the slot is free again. Please choose a slot again.",
+    )
+
+
+class PersonCapReached(Conflict):
+    slug = "person-cap-reached"
+    title = Text(de="Zu viele offene Termine", en="Too many open appointments")
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(
+            Text(
+                de=f"Sie haben bereits {cap} offene Termine. Bitte sagen Sie einen davon ab, "
+                "bevor Sie einen weiteren buchen.",
+                en=f"You already have {cap} open appointments. Please cancel one of them "
+                "before booking another.",
+            ),
+            extensions={"cap": cap},
+        )
+
+
+class ContactRequired(AppointmentInputRefused):
+    slug = "contact-required"
+    pointer = "#/email"
+    title = Text(de="Kontaktdaten fehlen", en="Contact details missing")
+    default_detail = Text(
+        de="Ohne Anmeldung mit dem Online-Ausweis brauchen wir Ihren Namen und Ihre "
+        "E-Mail-Adresse, um den Termin zu bestätigen.",
+        en="Without signing in with the online ID card, we need your name and e-mail address "
+        "to confirm the appointment.",
+    )
+
+
+class WrongVerificationCode(AppointmentInputRefused):
+    slug = "wrong-verification-code"
+    pointer = "#/code"
+    title = Text(de="Falscher Code", en="Wrong code")
+
+    def __init__(self, attempts_left: int) -> None:
+        super().__init__(
+            Text(
+                de=f"Der Code stimmt nicht. Sie haben noch {attempts_left} Versuche.",
+                en=f"The code is not correct. You have {attempts_left} attempts left.",
+            ),
+            attempts_left=attempts_left,
+        )
+        self.keeps_changes = True
+
+
+class VerificationAttemptsExhausted(Conflict):
+    slug = "verification-attempts-exhausted"
+    title = Text(de="Zu viele falsche Codes", en="Too many wrong codes")
+    default_detail = Text(
+        de="Der Code wurde zu oft falsch eingegeben. Die Reservierung ist aufgehoben; bitte "
+        "buchen Sie erneut.",
+        en="The code was entered wrongly too often. The hold was released; please book again.",
+    )
+
+    def __init__(self) -> None:
+        super().__init__(keeps_changes=True)
+
+
+class BookingCredentialsMissing(Unauthorized):
+    slug = "booking-credentials-missing"
+    title = Text(de="Zugang zum Termin fehlt", en="Access to the appointment missing")
+    default_detail = Text(
+        de="Senden Sie den Verwaltungsschlüssel des Termins im Header 'Booking-Token' oder "
+        "melden Sie sich mit dem Online-Ausweis an.",
+        en="Send the appointment's manage token in the 'Booking-Token' header, or sign in "
+        "with the online ID card.",
+    )
+
+
+class NotReschedulable(Conflict):
+    slug = "booking-not-reschedulable"
+    title = Text(de="Termin nicht verlegbar", en="Appointment cannot be moved")
+    default_detail = Text(
+        de="Nur gebuchte Termine, die noch bevorstehen, können verlegt werden.",
+        en="Only confirmed appointments that are still ahead can be moved.",
+    )
+
+
+class AppointmentBegun(Conflict):
+    slug = "appointment-begun"
+    title = Text(de="Termin hat begonnen", en="Appointment has begun")
+    default_detail = Text(
+        de="Der Termin hat bereits begonnen oder ist vorbei und kann nicht mehr abgesagt werden.",
+        en="The appointment has already begun or is over and can no longer be cancelled.",
+    )

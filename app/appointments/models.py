@@ -12,12 +12,14 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, Time
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, Time, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, UUIDPrimaryKey, utcnow
+from app.core.db import EMAIL_LENGTH, Base, UUIDPrimaryKey, utcnow
 
 LEIKA_KEY_LENGTH = 14
+NAME_LENGTH = 200
+PHONE_LENGTH = 40
 
 
 class AppointmentService(UUIDPrimaryKey, Base):
@@ -187,7 +189,51 @@ class Booking(UUIDPrimaryKey, Base):
     persons: Mapped[int] = mapped_column(default=1)
     expires_at: Mapped[datetime | None] = mapped_column()
     person_key: Mapped[str | None] = mapped_column(String(64))
-    manage_token_hash: Mapped[str | None] = mapped_column(String(64))
+    manage_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Who comes: kept until the retention after the appointment ends, then erased.
+    name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
+    phone: Mapped[str | None] = mapped_column(String(PHONE_LENGTH))
+    language: Mapped[str] = mapped_column(String(2), default="de", server_default="de")
+    confirmed_via: Mapped[str | None] = mapped_column(String(10))
+    verification_code_hash: Mapped[str | None] = mapped_column(String(64))
+    verification_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # True while the booking counts against its person's cap (`person_quotas`).
+    counts_in_quota: Mapped[bool] = mapped_column(default=False, server_default=false())
+    confirmed_at: Mapped[datetime | None] = mapped_column()
+    cancelled_at: Mapped[datetime | None] = mapped_column()
+    reminder_sent_at: Mapped[datetime | None] = mapped_column()
+    personal_data_erased_at: Mapped[datetime | None] = mapped_column()
+    # Increases with each change the citizen's calendar must learn of (RFC 5545 SEQUENCE).
+    sequence: Mapped[int] = mapped_column(default=0, server_default="0")
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PersonQuota(Base):
+    """How many active appointments one person has; the cap is a guarded upsert on this row,
+    so two parallel confirmations for the same person cannot both pass it."""
+
+    __tablename__ = "person_quotas"
+    __table_args__ = (CheckConstraint("active >= 0", name="active_not_negative"),)
+
+    person_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    active: Mapped[int] = mapped_column(default=0)
+
+
+class CapacityReturn(UUIDPrimaryKey, Base):
+    """Units a cancelled or moved booking still occupies until `returns_at`, a random moment
+    later, so that watching for cancellations gains a bot nothing."""
+
+    __tablename__ = "capacity_returns"
+    __table_args__ = (
+        CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
+        Index(None, "returns_at"),
+        Index(None, "branch_id", "starts_at"),
+    )
+
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"))
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    returns_at: Mapped[datetime] = mapped_column()

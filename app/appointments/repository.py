@@ -15,11 +15,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Uuid, and_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Uuid, and_, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.appointments.errors import BookingNotFound
-from app.appointments.models import Booking, CapacityUnit
+from app.appointments.models import Booking, CapacityReturn, CapacityUnit, PersonQuota
 from app.core.db import rowcount
 from app.core.errors import AppError
 from app.core.i18n import Text
@@ -52,6 +54,7 @@ BOOKINGS = StateMachine(
         Transition.of("confirm", EXPIRING_STATUSES, BookingStatus.confirmed),
         Transition.of("expire", EXPIRING_STATUSES, BookingStatus.expired),
         Transition.of("cancel", LIVE_STATUSES, BookingStatus.cancelled),
+        Transition.of("reschedule", [BookingStatus.confirmed], BookingStatus.confirmed),
     ],
     not_found=BookingNotFound,
     initial=BookingStatus.held,
@@ -232,8 +235,105 @@ class BookingRepository:
             except AppError:
                 continue  # expired, confirmed or cancelled by someone else meanwhile
             await self.release(session, booking.branch_id, booking.starts_at, booking.ends_at)
+            await self.leave_quota(session, booking.id)
             expired += 1
         return expired
+
+    async def end(self, session: AsyncSession, booking_id: uuid.UUID, now: datetime) -> None:
+        """Expire a hold or unverified booking before its time (too many wrong codes)."""
+        booking = await BOOKINGS.apply(session, booking_id, "expire", values={"expires_at": now})
+        await self.release(session, booking.branch_id, booking.starts_at, booking.ends_at)
+        await self.leave_quota(session, booking.id)
+
+    async def take_quota(self, session: AsyncSession, person_key: str, cap: int) -> bool:
+        """Count one more active appointment for `person_key`, unless it has `cap` already.
+
+        One guarded upsert: of two parallel confirmations at the cap, the second waits for
+        the first's row lock and then finds `active < cap` false."""
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = (
+            insert(PersonQuota)
+            .values(person_key=person_key, active=1)
+            .on_conflict_do_update(
+                index_elements=[PersonQuota.person_key],
+                set_={"active": PersonQuota.active + 1},
+                where=PersonQuota.active < cap,
+            )
+            .returning(PersonQuota.active)
+        )
+        return (await session.execute(statement)).first() is not None
+
+    async def leave_quota(self, session: AsyncSession, booking_id: uuid.UUID) -> None:
+        """Stop counting `booking_id` against its person's cap, once."""
+        person_key = await session.scalar(
+            update(Booking)
+            .where(Booking.id == booking_id, Booking.counts_in_quota.is_(True))
+            .values(counts_in_quota=False)
+            .returning(Booking.person_key)
+            .execution_options(synchronize_session=False)
+        )
+        if person_key is None:
+            return
+        await session.execute(
+            update(PersonQuota)
+            .where(PersonQuota.person_key == person_key)
+            .values(active=PersonQuota.active - 1)
+        )
+
+    async def past_in_quota(
+        self, session: AsyncSession, now: datetime, limit: int
+    ) -> list[uuid.UUID]:
+        """Bookings that still count against their person's cap though they are over."""
+        return list(
+            await session.scalars(
+                select(Booking.id)
+                .where(Booking.counts_in_quota.is_(True), Booking.ends_at <= now)
+                .order_by(Booking.id)
+                .limit(limit)
+            )
+        )
+
+    async def hold_back(
+        self,
+        session: AsyncSession,
+        branch_id: uuid.UUID,
+        start: datetime,
+        end: datetime,
+        returns_at: datetime,
+    ) -> None:
+        """Keep the units from `start` to `end` taken until `returns_at`."""
+        session.add(
+            CapacityReturn(branch_id=branch_id, starts_at=start, ends_at=end, returns_at=returns_at)
+        )
+        await session.flush()
+
+    async def return_due(self, session: AsyncSession, now: datetime, limit: int) -> int:
+        """Give back the units whose return time has come; each exactly once, as its row is
+        deleted by one statement whoever else is returning it."""
+        due = (
+            await session.scalars(
+                select(CapacityReturn.id)
+                .where(CapacityReturn.returns_at <= now)
+                .order_by(CapacityReturn.id)
+                .limit(limit)
+            )
+        ).all()
+        returned = 0
+        for return_id in due:
+            row = (
+                await session.execute(
+                    delete(CapacityReturn)
+                    .where(CapacityReturn.id == return_id)
+                    .returning(
+                        CapacityReturn.branch_id, CapacityReturn.starts_at, CapacityReturn.ends_at
+                    )
+                )
+            ).first()
+            if row is None:
+                continue
+            await self.release(session, row.branch_id, row.starts_at, row.ends_at)
+            returned += 1
+        return returned
 
     async def free_units(
         self,
@@ -293,7 +393,8 @@ class BookingRepository:
 
     async def invariant_report(self, session: AsyncSession) -> InvariantReport:
         """Over the whole database: no unit over its capacity, and every unit's `used`
-        equal to the live holds and bookings covering it, each of which has all its units."""
+        equal to the live holds and bookings covering it plus the cancelled ones whose
+        capacity has not yet returned; each live booking has all its units."""
         report = InvariantReport()
         over = await session.execute(
             select(CapacityUnit.branch_id, CapacityUnit.starts_at).where(
@@ -301,20 +402,30 @@ class BookingRepository:
             )
         )
         report.over_capacity = [(b, s) for b, s in over]
-        covering = func.count(Booking.id)
-        miscounted = await session.execute(
-            select(CapacityUnit.branch_id, CapacityUnit.starts_at, CapacityUnit.used, covering)
-            .outerjoin(
-                Booking,
-                and_(
-                    Booking.branch_id == CapacityUnit.branch_id,
-                    Booking.starts_at <= CapacityUnit.starts_at,
-                    Booking.ends_at > CapacityUnit.starts_at,
-                    Booking.status.in_(LIVE_STATUSES),
-                ),
+        live = (
+            select(func.count(Booking.id))
+            .where(
+                Booking.branch_id == CapacityUnit.branch_id,
+                Booking.starts_at <= CapacityUnit.starts_at,
+                Booking.ends_at > CapacityUnit.starts_at,
+                Booking.status.in_(LIVE_STATUSES),
             )
-            .group_by(CapacityUnit.branch_id, CapacityUnit.starts_at, CapacityUnit.used)
-            .having(CapacityUnit.used != covering)
+            .scalar_subquery()
+        )
+        held_back = (
+            select(func.count(CapacityReturn.id))
+            .where(
+                CapacityReturn.branch_id == CapacityUnit.branch_id,
+                CapacityReturn.starts_at <= CapacityUnit.starts_at,
+                CapacityReturn.ends_at > CapacityUnit.starts_at,
+            )
+            .scalar_subquery()
+        )
+        covering = live + held_back
+        miscounted = await session.execute(
+            select(
+                CapacityUnit.branch_id, CapacityUnit.starts_at, CapacityUnit.used, covering
+            ).where(CapacityUnit.used != covering)
         )
         report.miscounted = [(b, s, used, count) for b, s, used, count in miscounted]
         units_held = (

@@ -17,7 +17,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from app.core.schemas import LocalizedText
+from app.appointments.models import NAME_LENGTH
+from app.core.i18n import Language
+from app.core.schemas import EmailAddress, LocalizedText
 
 MAX_PERSONS = 20
 # What `start` accepts, and what the contract says: RFC 3339 with seconds and an offset, in
@@ -165,3 +167,108 @@ class HoldRead(BaseModel):
     end: Start
     persons: int
     expires_at: Start = Field(description="When the hold ends and its slot is free again.")
+
+
+PHONE_PATTERN = r"^\+?[0-9][0-9 ()/-]{3,38}[0-9]$"
+CODE_PATTERN = r"^[0-9]{6}$"
+MANAGE_TOKEN_EXAMPLE = "q5Xk0t1m9ZbqvJ3c2nW8yR7eLhA4sDfG6uPiOoKjHlY"  # noqa: S105 - an example
+
+
+class HoldConfirm(BaseModel):
+    """Who comes. Signed in with the online ID card (bearer token), all fields are optional
+    and the booking is confirmed at once; otherwise `name` and `email` are required and the
+    e-mail address must be verified with the code sent to it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Erika Mustermann",
+                    "email": "erika.mustermann@example.org",
+                    "phone": "+49 231 1234567",
+                    "language": "de",
+                },
+                {"language": "en"},
+            ]
+        },
+    )
+
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=NAME_LENGTH,
+        description="The name under which the citizen is called at the counter.",
+    )
+    email: EmailAddress | None = Field(
+        default=None, description="Where the code, confirmation and reminder are sent."
+    )
+    phone: str | None = Field(
+        default=None,
+        pattern=PHONE_PATTERN,
+        description="Optional, for the branch to call if the appointment must be moved.",
+    )
+    language: Language = Field(
+        default=Language.de, description="The language of e-mails and texts: `de` or `en`."
+    )
+
+
+class BookingVerify(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "482913"}]})
+
+    code: str = Field(
+        pattern=CODE_PATTERN, description="The 6-digit code from the e-mail, as a string."
+    )
+
+
+class BookingReschedule(BaseModel):
+    """Move a confirmed appointment to another start, at the same branch or another one that
+    offers the service."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"start": START_EXAMPLE}]},
+    )
+
+    start: Rfc3339 = Field(description="A free start, as `appointments_availability` lists it.")
+    branch_id: uuid.UUID | None = Field(
+        default=None, description="Another branch; the booking's own when left out."
+    )
+
+
+class BookingRead(BaseModel):
+    id: uuid.UUID
+    reference: str = Field(description="What the citizen quotes, e.g. `T-4KQ7-M9X8`.")
+    status: str = Field(
+        description="`held`, `pending_verification` (until the e-mail code is entered), "
+        "`confirmed`, `cancelled` or `expired`."
+    )
+    status_label: LocalizedText
+    service_id: uuid.UUID
+    service_name: LocalizedText
+    branch_id: uuid.UUID
+    branch_name: str
+    branch_address: str = Field(description="Street, number, postal code and city.")
+    start: Start
+    end: Start
+    persons: int
+    expires_at: Start | None = Field(
+        description="For `held` and `pending_verification`: when the booking lapses unless "
+        "confirmed; null otherwise."
+    )
+    name: str | None
+    language: Language
+    what_to_bring: LocalizedText
+
+
+class BookingCreated(BookingRead):
+    manage_token: str = Field(
+        description="The secret that lets the citizen see, move and cancel this booking "
+        "without signing in, sent as the `Booking-Token` header. Shown only in this "
+        "response and kept by the server only as a hash.",
+        examples=[MANAGE_TOKEN_EXAMPLE],
+    )
+
+
+class BookingList(BaseModel):
+    items: list[BookingRead]

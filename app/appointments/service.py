@@ -755,17 +755,17 @@ class HoldService:
         self, session: AsyncSession, request: HoldCreate, now: datetime, ttl_seconds: int
     ) -> Booking:
         """Hold `request.start` for `ttl_seconds`, or refuse without changing anything."""
-        offer = await self._offer(session, request.service_id, request.branch_id)
+        offer = await self.offer(session, request.service_id, request.branch_id)
         _check_persons(offer.service, request.persons, pointer="#/persons")
         start = request.start.astimezone(UTC)
-        _check_start(offer, start, now)
+        check_start(offer, start, now)
         end = start + offer.duration(request.persons)
         units = offer.units_for(request.persons)
         await calendar_service.release_day(session, offer.branch_id, local_day(start))
         await bookings.expire_overlapping(session, offer.branch_id, start, end, now)
         outcome = await bookings.claim(session, offer.branch_id, start, end, units)
         if outcome is ClaimOutcome.closed:
-            raise _closed(start)
+            raise closed_problem(start)
         if outcome is ClaimOutcome.taken:
             raise SlotTaken()
         booking = await bookings.add(
@@ -798,7 +798,7 @@ class HoldService:
         )
         return booking
 
-    async def _offer(
+    async def offer(
         self, session: AsyncSession, service_id: uuid.UUID, branch_id: uuid.UUID
     ) -> Offer:
         row = (
@@ -848,7 +848,7 @@ def _check_persons(service: Terms, persons: int, *, pointer: str) -> None:
     )
 
 
-def _check_start(offer: Offer, start: datetime, now: datetime) -> None:
+def check_start(offer: Offer, start: datetime, now: datetime) -> None:
     window = Window.of(offer.service, now)
     if start < now:
         raise StartInPast()
@@ -860,7 +860,7 @@ def _check_start(offer: Offer, start: datetime, now: datetime) -> None:
         raise StartNotAligned()
 
 
-def _closed(start: datetime) -> BranchClosed:
+def closed_problem(start: datetime) -> BranchClosed:
     day = local_day(start)
     holiday = holiday_name(day)
     if holiday is None:

@@ -1,7 +1,9 @@
-"""Jobs of the calendar: release new days, and give expired holds' slots back.
+"""Jobs of the calendar: release new days, give expired holds' and cancelled bookings' slots
+back, remind citizens, and end what the cap and retention no longer need.
 
-Neither is needed for correctness: availability and holds release missing days on demand,
-and a claim reclaims the expired holds in its way. The jobs keep the work off the requests.
+Releasing days and expiring holds are not needed for correctness: availability and holds
+release missing days on demand, and a claim reclaims the expired holds in its way. The jobs
+keep that work off the requests.
 """
 
 from __future__ import annotations
@@ -11,12 +13,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.appointments.booking_service import booking_service
 from app.appointments.service import calendar_service, hold_service
 from app.core.db import utcnow
 from app.core.jobs.registry import JobContext, JobRegistry
 
 RELEASE_JOB = "appointments.release_days"
 EXPIRE_JOB = "appointments.expire_holds"
+RETURN_CAPACITY_JOB = "appointments.return_capacity"
+REMIND_JOB = "appointments.send_reminders"
+SETTLE_QUOTAS_JOB = "appointments.settle_quotas"
+ERASE_JOB = "appointments.erase_personal_data"
 
 
 def appointments_registry() -> JobRegistry:
@@ -30,6 +37,28 @@ def appointments_registry() -> JobRegistry:
     async def expire(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
         await hold_service.expire_due(session, utcnow())
 
+    @registry.job(RETURN_CAPACITY_JOB)
+    async def return_capacity(
+        session: AsyncSession, payload: dict[str, Any], context: JobContext
+    ) -> None:
+        await booking_service.return_capacity(session, utcnow())
+
+    @registry.job(REMIND_JOB)
+    async def remind(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
+        await booking_service.send_reminders(session, utcnow(), context.settings)
+
+    @registry.job(SETTLE_QUOTAS_JOB)
+    async def settle(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
+        await booking_service.settle_quotas(session, utcnow())
+
+    @registry.job(ERASE_JOB)
+    async def erase(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
+        await booking_service.erase_personal_data(session, utcnow(), context.settings)
+
     registry.every(timedelta(minutes=15), RELEASE_JOB)
     registry.every(timedelta(minutes=1), EXPIRE_JOB)
+    registry.every(timedelta(minutes=1), RETURN_CAPACITY_JOB)
+    registry.every(timedelta(minutes=5), REMIND_JOB)
+    registry.every(timedelta(minutes=15), SETTLE_QUOTAS_JOB)
+    registry.every(timedelta(hours=1), ERASE_JOB)
     return registry

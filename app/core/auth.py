@@ -167,6 +167,33 @@ class Access:
         return tuple(found)
 
 
+@dataclass(frozen=True, slots=True)
+class OptionalAccess:
+    """A route open to anonymous callers that treats a sent bearer token like `access` does:
+    no `Authorization` header gives `None`, an invalid or unfit token 401 or 403."""
+
+    access: Access
+
+    async def __call__(
+        self,
+        request: Request,
+        _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal | None:
+        principal: Principal | None = getattr(request.state, "principal", None)
+        if principal is None:
+            principal = await self.check(request)
+        return principal
+
+    async def check(self, request: Request) -> Principal | None:
+        if "authorization" not in request.headers:
+            return None
+        return await self.access.check(request)
+
+    @property
+    def problems(self) -> tuple[type[Unauthorized | Forbidden], ...]:
+        return self.access.problems
+
+
 def client_with(scope: ClientScope) -> Access:
     return Access(frozenset({PrincipalType.client}), scope=scope)
 
@@ -184,3 +211,4 @@ SubstantialCitizen = Annotated[Principal, Depends(SUBSTANTIAL_CITIZEN)]
 Staff = Annotated[Principal, Depends(STAFF)]
 Admin = Annotated[Principal, Depends(ADMIN)]
 Client = Annotated[Principal, Depends(CLIENT)]
+OptionalCitizen = Annotated[Principal | None, Depends(OptionalAccess(CITIZEN))]

@@ -11,8 +11,18 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.core.limiter import rate_limits
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -153,7 +163,19 @@ class Settings(BaseSettings):
     token_rate_limit_per_minute: int = Field(default=20, ge=1)
     login_rate_limit_per_minute: int = Field(default=20, ge=1)
     hold_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    redis_url: str | None = None
+    redis_key_prefix: str = Field(default="rathaus", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    anti_automation: bool = True
+    availability_rate_limit: str = "120/minute"
+    hold_rate_limit: str = "20/minute"
+    holds_per_address: int = Field(default=5, ge=1, le=1000)
     availability_max_age_seconds: int = Field(default=5, ge=0, le=300)
+    booking_verification_seconds: int = Field(default=1800, ge=300, le=86_400)
+    booking_max_active_per_person: int = Field(default=2, ge=1, le=50)
+    booking_reminder_hours: int = Field(default=24, ge=1, le=168)
+    booking_retention_days: int = Field(default=30, ge=1, le=3650)
+    cancelled_capacity_delay_min_seconds: int = Field(default=300, ge=0, le=86_400)
+    cancelled_capacity_delay_max_seconds: int = Field(default=1800, ge=0, le=86_400)
     oidc_providers: list[OidcProviderSettings] = Field(default_factory=list)
     oidc_max_id_token_bytes: int = Field(default=65_536, ge=4096, le=1_048_576)
     mail_transport: str = "file"
@@ -194,12 +216,41 @@ class Settings(BaseSettings):
                 raise ValueError(f"{value[:100]!r} is not an absolute http(s) URL")
         return values
 
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: object) -> object:
+        if value == "":
+            return None
+        if isinstance(value, str) and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("availability_rate_limit", "hold_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            valid = all(item.amount >= 1 for item in rate_limits(value))
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValueError(
+                f"{value[:100]!r} is not a rate limit such as '120/minute' or '20/minute;100/hour'"
+            )
+        return value
+
     @field_validator("mail_from")
     @classmethod
     def _sender_address(cls, value: str) -> str:
         _name, address = parseaddr(value)
         if "@" not in address:
             raise ValueError("must be an address, optionally with a name: Name <local@domain>")
+        return value
+
+    @field_validator("cancelled_capacity_delay_max_seconds")
+    @classmethod
+    def _delay_range(cls, value: int, info: ValidationInfo) -> int:
+        if value < info.data.get("cancelled_capacity_delay_min_seconds", 0):
+            raise ValueError("must not be less than RATHAUS_CANCELLED_CAPACITY_DELAY_MIN_SECONDS")
         return value
 
     @property
@@ -239,6 +290,11 @@ class Settings(BaseSettings):
             )
         if self.is_sqlite:
             problems.append("RATHAUS_DATABASE_URL points to SQLite; production needs PostgreSQL.")
+        if not self.anti_automation:
+            problems.append(
+                "RATHAUS_ANTI_AUTOMATION must be true in production; turning the rate limits "
+                "off is for load tests."
+            )
         if not self.jwt_private_key_file:
             problems.append(
                 "RATHAUS_JWT_PRIVATE_KEY_FILE is not set; production needs a persistent signing key."

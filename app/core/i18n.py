@@ -1,4 +1,4 @@
-"""German by default, English when `Accept-Language` prefers it."""
+"""German by default, English when `Accept-Language` prefers it; times in the city's zone."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 
 class Language(StrEnum):
@@ -14,6 +15,9 @@ class Language(StrEnum):
 
 
 DEFAULT_LANGUAGE = Language.de
+
+# The city's time zone: times are kept in UTC, and counted and shown here.
+BERLIN = ZoneInfo("Europe/Berlin")
 
 current_language: ContextVar[Language] = ContextVar("current_language", default=DEFAULT_LANGUAGE)
 

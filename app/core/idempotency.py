@@ -31,6 +31,7 @@ from app.core.errors import IdempotencyInFlight, IdempotencyKeyReused
 from app.core.idempotency_models import IdempotencyRecord, IdempotencyStatus
 from app.core.principal import Principal
 from app.core.routing import ReplayResponse
+from app.core.sealing import Sealer
 from app.core.uow import WriteSession, get_uow
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -75,12 +76,12 @@ async def idempotency_key(
         # SQLite, for a free connection on PostgreSQL when requests like this one have taken
         # the whole pool. Claimed inside, it commits or rolls back with the change; duplicates
         # wait for this request to finish and then see its stored response.
-        await _claim(uow.session, claim)
+        await _claim(uow.session, claim, _sealer(request))
     else:
         async with database.transaction() as session:
-            await _claim(session, claim)
+            await _claim(session, claim, _sealer(request))
         uow.after_rollback(partial(_release, database, claim.id))
-    uow.before_commit(partial(_store_response, record_id=claim.id))
+    uow.before_commit(partial(_store_response, record_id=claim.id, sealer=_sealer(request)))
     return key
 
 
@@ -101,7 +102,7 @@ def _new_claim(request: Request, key: str, body: bytes) -> IdempotencyRecord:
     )
 
 
-async def _claim(session: AsyncSession, claim: IdempotencyRecord) -> None:
+async def _claim(session: AsyncSession, claim: IdempotencyRecord, sealer: Sealer) -> None:
     """Add `claim`, or raise what the stored record for its key calls for."""
     await session.execute(
         delete(IdempotencyRecord).where(
@@ -126,7 +127,7 @@ async def _claim(session: AsyncSession, claim: IdempotencyRecord) -> None:
     if existing.request_hash != claim.request_hash:
         raise IdempotencyKeyReused()
     if existing.status == IdempotencyStatus.completed.value:
-        raise ReplayResponse(_replay(existing))
+        raise ReplayResponse(_replay(existing, sealer))
     raise IdempotencyInFlight()
 
 
@@ -150,10 +151,16 @@ def _expired_or_abandoned(now: datetime) -> ColumnElement[bool]:
     )
 
 
+def _sealer(request: Request) -> Sealer:
+    """Stored answers are sealed: some carry a secret shown once (a booking's manage token)."""
+    settings: Settings = request.app.state.settings
+    return Sealer(settings.secret_key, "idempotent-response")
+
+
 async def _store_response(
-    session: AsyncSession, response: Response, *, record_id: uuid.UUID
+    session: AsyncSession, response: Response, *, record_id: uuid.UUID, sealer: Sealer
 ) -> None:
-    body = getattr(response, "body", b"")
+    body = sealer.seal_bytes(bytes(getattr(response, "body", b"")))
     headers = {name: response.headers[name] for name in _STORED_HEADERS if name in response.headers}
     stored = await session.execute(
         update(IdempotencyRecord)
@@ -165,7 +172,7 @@ async def _store_response(
             status=IdempotencyStatus.completed.value,
             response_status=response.status_code,
             response_headers=headers,
-            response_body=bytes(body),
+            response_body=body,
         )
     )
     if rowcount(stored) != 1:
@@ -173,11 +180,15 @@ async def _store_response(
         raise IdempotencyInFlight()
 
 
-def _replay(record: IdempotencyRecord) -> Response:
+def _replay(record: IdempotencyRecord, sealer: Sealer) -> Response:
+    body = sealer.open_bytes(record.response_body or b"")
+    if body is None:
+        # Sealed with an earlier secret key: the answer cannot be given again.
+        raise IdempotencyKeyReused()
     headers = dict(record.response_headers or {})
     headers[REPLAYED_HEADER] = "true"
     return Response(
-        content=record.response_body or b"",
+        content=body,
         status_code=record.response_status or 200,
         headers=headers,
     )

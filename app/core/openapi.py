@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from app.core.auth import Access
+from app.core.auth import Access, OptionalAccess
 from app.core.principal import ClientScope, PrincipalType
 from app.core.problems import PROBLEM_MEDIA_TYPE
 from app.core.routing import find_access
@@ -52,6 +52,8 @@ Backend of the city's citizen services.
 * Edits need `If-Match` with the ETag of the last read (428 without it, 412 when outdated).
 * Lists use cursor pagination: pass `next_cursor` back as `cursor`; `limit` is at most 100.
 * Every `GET` also answers `HEAD`. Every response carries `X-Request-ID`; quote it to support.
+* Operations that document 429 are rate-limited per client address (public calendar reads
+  and holds, sign-in): wait the `Retry-After` seconds before trying again.
 * Before any operation, the server answers request headers larger than 32 KiB with 431 and
   headers that take longer than 10 seconds to arrive with 408 (problem+json, in German), and
   closes the connection; the operator may set other bounds.
@@ -154,10 +156,13 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def _security(access: Access | None) -> list[dict[str, list[str]]]:
-    """Public operations say so (`[]`); others name the scheme their callers use."""
+def _security(access: Access | OptionalAccess | None) -> list[dict[str, list[str]]]:
+    """Public operations say so (`[]`); others name the scheme their callers use, and
+    operations open to anonymous callers too add the empty requirement (`{}`)."""
     if access is None:
         return []
+    if isinstance(access, OptionalAccess):
+        return [{}, *_security(access.access)]
     requirements: list[dict[str, list[str]]] = []
     if access.types - {PrincipalType.client}:
         requirements.append({"bearer": []})

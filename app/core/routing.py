@@ -22,7 +22,7 @@ from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
 from app.core.audit import Actor, current_actor
-from app.core.auth import Access
+from app.core.auth import Access, OptionalAccess
 from app.core.errors import (
     AppError,
     BadRequest,
@@ -76,9 +76,13 @@ class RathausRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         access = find_access(get_dependant(path=path, call=endpoint))
-        if access is not None:
+        declared = [
+            *(access.problems if access is not None else ()),
+            *_declared_problems(kwargs.get("dependencies") or ()),
+        ]
+        if declared:
             kwargs["responses"] = merge_responses(
-                problem_responses(*access.problems), kwargs.get("responses") or {}
+                problem_responses(*declared), kwargs.get("responses") or {}
             )
         super().__init__(path, endpoint, **kwargs)
 
@@ -138,7 +142,8 @@ class RathausRoute(APIRoute):
                 nonlocal actor_token
                 if access is not None:
                     principal = await access.check(request)
-                    actor_token = current_actor.set(principal.actor)
+                    if principal is not None:
+                        actor_token = current_actor.set(principal.actor)
                 return await checked_endpoint(request)
 
             try:
@@ -194,16 +199,26 @@ def _unknown_query_errors(request: Request, known: frozenset[str] | None) -> lis
     ]
 
 
-def find_access(dependant: Dependant) -> Access | None:
+def find_access(dependant: Dependant) -> Access | OptionalAccess | None:
     """The route's access declaration (`Staff`, `Citizen`, …), wherever it sits in its
     dependencies."""
     for dependency in dependant.dependencies:
-        if isinstance(dependency.call, Access):
+        if isinstance(dependency.call, Access | OptionalAccess):
             return dependency.call
         found = find_access(dependency)
         if found is not None:
             return found
     return None
+
+
+def _declared_problems(dependencies: Iterable[params.Depends]) -> list[type[AppError]]:
+    """The problems a route's own dependencies declare they can answer with (a rate limit's
+    429), for its OpenAPI entry."""
+    return [
+        problem
+        for dependency in dependencies
+        for problem in getattr(dependency.dependency, "problems", ())
+    ]
 
 
 def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:

@@ -33,6 +33,16 @@ class Sealer:
         sealed = self._aead.encrypt(nonce, value.encode(), self._purpose)
         return base64.urlsafe_b64encode(nonce + sealed).decode()
 
+    def seal_bytes(self, value: bytes) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, value, self._purpose)
+
+    def open_bytes(self, sealed: bytes) -> bytes | None:
+        try:
+            return self._aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], self._purpose)
+        except (InvalidTag, ValueError):
+            return None
+
     def open(self, sealed: str) -> str | None:
         """The value, or None when it was sealed with another key or purpose or was altered."""
         try:

@@ -9,15 +9,25 @@ from collections import Counter
 from datetime import UTC, datetime, time
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from app.appointments.service import hold_service
+from app.core.config import Settings
 from app.core.db import Database
+from tests.conftest import make_settings
 from tests.fixtures.appointments import create_calendar, stand_at
 
 NOW = datetime(2027, 3, 19, 9, 0, tzinfo=UTC)
 HOT_START = "2027-03-22T08:00:00+01:00"
 CONCURRENT = 200
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """The 200 citizens come from one address here, as in a load test; the limits per address
+    are proven in test_rate_limits.py."""
+    return make_settings(database_url, anti_automation=False)
 
 
 async def assert_invariant_holds(database: Database) -> None:

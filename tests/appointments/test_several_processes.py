@@ -1,14 +1,17 @@
-"""The hot start again, against a real `rathaus serve` with several worker processes on
-PostgreSQL (the deployment that runs several): the database alone keeps the count, whichever
-process a request reaches. The in-process concurrency tests cover both databases."""
+"""The races again, against a real `rathaus serve` with several worker processes on
+PostgreSQL (the deployment that runs several): the hot start, confirm against cancel, the
+per-person cap and a replayed `Idempotency-Key`. The database alone keeps the count, whichever
+process a request reaches. The in-process concurrency tests cover both databases (and the
+race with the expiry sweep, which needs a clock the test controls)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import httpx
 import pytest
@@ -38,6 +41,7 @@ def a_working_day_ahead() -> date:
 
 
 async def create_hot_start(database_url: str) -> dict[str, str]:
+    """A calendar with room for 3 at each start; the body of a hold of its 9:00 start."""
     database = Database(create_engine(make_settings(database_url), pooled=False))
     try:
         async with database.transaction() as session:
@@ -72,23 +76,93 @@ def postgres_url(worker_id: str) -> Iterator[str]:
     drop_pg_database(name)
 
 
-def test_200_holds_through_2_server_processes_let_exactly_3_win(postgres_url: str) -> None:
+def at(body: dict[str, str], minutes: int) -> dict[str, str]:
+    """The hold body for `minutes` after the hot start."""
+    start = datetime.fromisoformat(body["start"]) + timedelta(minutes=minutes)
+    return {**body, "start": rfc3339(start)}
+
+
+def contact(email: str) -> dict[str, str]:
+    return {"name": "Erika Mustermann", "email": email, "language": "de"}
+
+
+async def hot_start(http: httpx.AsyncClient, body: dict[str, str]) -> Counter[int]:
+    responses = await asyncio.gather(
+        *(http.post("/api/v1/appointments/holds", json=body) for _ in range(CONCURRENT))
+    )
+    return Counter(r.status_code for r in responses)
+
+
+async def hold_ids(http: httpx.AsyncClient, body: dict[str, str], count: int) -> list[str]:
+    ids = []
+    for n in range(count):
+        response = await http.post("/api/v1/appointments/holds", json=at(body, 10 * n))
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    return ids
+
+
+async def confirm_and_cancel(http: httpx.AsyncClient, ids: list[str]) -> list[tuple[int, int]]:
+    async def race(hold_id: str) -> tuple[int, int]:
+        confirmed, cancelled = await asyncio.gather(
+            http.post(
+                f"/api/v1/appointments/holds/{hold_id}/confirm",
+                json=contact(f"{hold_id[:8]}@example.org"),
+            ),
+            http.post(f"/api/v1/appointments/bookings/{hold_id}/cancel"),
+        )
+        return confirmed.status_code, cancelled.status_code
+
+    return list(await asyncio.gather(*(race(hold_id) for hold_id in ids)))
+
+
+async def one_person(http: httpx.AsyncClient, ids: list[str]) -> Counter[int]:
+    responses = await asyncio.gather(
+        *(
+            http.post(
+                f"/api/v1/appointments/holds/{hold_id}/confirm", json=contact("erika@example.org")
+            )
+            for hold_id in ids
+        )
+    )
+    return Counter(r.status_code for r in responses)
+
+
+async def replayed(http: httpx.AsyncClient, body: dict[str, str]) -> set[str]:
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    responses = await asyncio.gather(
+        *(http.post("/api/v1/appointments/holds", json=body, headers=headers) for _ in range(20))
+    )
+    assert {r.status_code for r in responses} <= {201, 409}
+    return {r.json()["id"] for r in responses if r.status_code == 201}
+
+
+def test_races_through_2_server_processes_end_as_the_database_decides(
+    postgres_url: str,
+) -> None:
     database_url = postgres_url
     assert run_cli("migrate", env={"RATHAUS_DATABASE_URL": database_url}).returncode == 0
     body = asyncio.run(create_hot_start(database_url))
 
-    async def hold_all(port: int) -> list[int]:
+    async def run_all(
+        port: int,
+    ) -> tuple[Counter[int], list[tuple[int, int]], Counter[int], set[str]]:
         limits = httpx.Limits(max_connections=64)
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits
         ) as http:
-            responses = await asyncio.gather(
-                *(http.post("/api/v1/appointments/holds", json=body) for _ in range(CONCURRENT))
-            )
-        return [r.status_code for r in responses]
+            hot = await hot_start(http, body)
+            raced = await confirm_and_cancel(http, await hold_ids(http, at(body, 10), 6))
+            capped = await one_person(http, await hold_ids(http, at(body, 70), 6))
+            replays = await replayed(http, at(body, 130))
+        return hot, raced, capped, replays
 
     with running_server(database_url, workers=WORKERS) as port:
-        statuses = Counter(asyncio.run(hold_all(port)))
+        hot, raced, capped, replays = asyncio.run(run_all(port))
 
-    assert statuses == {201: 3, 409: CONCURRENT - 3}, statuses
+    assert hot == {201: 3, 409: CONCURRENT - 3}, hot
+    for confirmed, cancelled in raced:
+        assert (confirmed, cancelled) in {(200, 401), (200, 409), (409, 200)}, raced
+    assert capped == {200: 2, 409: 4}, capped
+    assert len(replays) == 1
     assert asyncio.run(invariant_is_clean(database_url))

@@ -84,6 +84,7 @@ def test_safe_production_settings_start() -> None:
         ({"RATHAUS_IDENTITY_PROVIDERS": "oidc,mock-eid"}, "RATHAUS_IDENTITY_PROVIDERS"),
         ({"RATHAUS_IDENTITY_PROVIDERS": "dev-login"}, "RATHAUS_IDENTITY_PROVIDERS"),
         ({"RATHAUS_JWT_PRIVATE_KEY_FILE": ""}, "RATHAUS_JWT_PRIVATE_KEY_FILE"),
+        ({"RATHAUS_ANTI_AUTOMATION": "false"}, "RATHAUS_ANTI_AUTOMATION"),
         ({"RATHAUS_MAIL_TRANSPORT": "file"}, "RATHAUS_MAIL_TRANSPORT"),
         ({"RATHAUS_MAIL_FROM": "Digitales Rathaus <rathaus@localhost>"}, "RATHAUS_MAIL_FROM"),
         ({"RATHAUS_PUBLIC_BASE_URL": "http://rathaus.stadt.example"}, "RATHAUS_PUBLIC_BASE_URL"),
@@ -112,6 +113,15 @@ def test_production_refuses_unsafe_setting_naming_it(
 
     with pytest.raises(UnsafeProductionSettings, match=named_setting):
         create_app(settings)
+
+
+def test_serve_in_production_refuses_to_turn_off_anti_automation_with_one_line() -> None:
+    result = run_cli("serve", env={**SAFE_PRODUCTION, "RATHAUS_ANTI_AUTOMATION": "false"})
+
+    assert one_refusal(result) == (
+        "Refusing to start: RATHAUS_ANTI_AUTOMATION must be true in production; turning the "
+        "rate limits off is for load tests."
+    )
 
 
 def test_serve_in_production_with_sqlite_exits_with_one_clear_line() -> None:
@@ -306,6 +316,9 @@ def test_only_production_or_an_explicit_setting_listens_beyond_loopback(
         ("RATHAUS_CORS_ORIGINS", "https://a]b"),
         ("RATHAUS_CORS_ORIGINS", "buergerportal.stadt.example"),
         ("RATHAUS_PORT", "eighty"),
+        ("RATHAUS_AVAILABILITY_RATE_LIMIT", "120 a minute"),
+        ("RATHAUS_HOLD_RATE_LIMIT", "0/minute"),
+        ("RATHAUS_REDIS_URL", "127.0.0.1:6379"),
     ],
 )
 def test_an_unparsable_setting_stops_the_start_with_one_line_naming_it(

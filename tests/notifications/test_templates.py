@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from jinja2 import TemplateNotFound, UndefinedError
 
@@ -123,3 +125,53 @@ def test_an_attachment_needs_a_plain_file_name_and_a_content_type(
 ) -> None:
     with pytest.raises(ValueError, match=r"^(filename|content_type) must"):
         Attachment(filename, content_type, b"BEGIN:VCALENDAR")
+
+
+@pytest.mark.parametrize(
+    ("instant", "language", "day", "time"),
+    [
+        (
+            datetime(2027, 3, 26, 8, 30, tzinfo=UTC),
+            Language.de,
+            "Freitag, 26. März 2027",
+            "09:30 Uhr",
+        ),
+        (
+            datetime(2027, 3, 29, 7, 30, tzinfo=UTC),
+            Language.de,
+            "Montag, 29. März 2027",
+            "09:30 Uhr",
+        ),
+        (datetime(2027, 3, 29, 7, 30, tzinfo=UTC), Language.en, "Monday, 29 March 2027", "9:30 AM"),
+        (
+            datetime(2027, 11, 1, 13, 5, tzinfo=UTC),
+            Language.en,
+            "Monday, 1 November 2027",
+            "2:05 PM",
+        ),
+        # 23:30 UTC is the next day in Berlin already.
+        (
+            datetime(2027, 12, 31, 23, 30, tzinfo=UTC),
+            Language.de,
+            "Samstag, 1. Januar 2028",
+            "00:30 Uhr",
+        ),
+    ],
+)
+def test_times_are_shown_in_berlin_in_the_mails_language(
+    instant: datetime, language: Language, day: str, time: str
+) -> None:
+    template = MailTemplates.discover().environment.from_string(
+        "{{ t|local_date }}|{{ t|local_time }}|{{ t|local_datetime }}"
+    )
+
+    rendered = template.render(t=instant, language=language.value)
+
+    assert rendered == f"{day}|{time}|{day}, {time}"
+
+
+def test_a_time_without_zone_is_refused_rather_than_guessed() -> None:
+    template = MailTemplates.discover().environment.from_string("{{ t|local_time }}")
+
+    with pytest.raises(ValueError, match="timezone-aware"):
+        template.render(t=datetime(2027, 3, 29, 9, 30), language="de")
