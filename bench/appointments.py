@@ -45,7 +45,6 @@ from bench.databases import Backend, migrate, postgres_backend, postgres_unreach
 from bench.databases import sqlite_backend as sqlite_database
 from bench.generators import GENERATOR_CHOICES, LoadGenerator, WrkGenerator, choose_generator
 from bench.holds import (
-    CONFIRMS_PER_CITIZEN,
     HoldClients,
     HoldFigures,
     citizen_tokens,
@@ -343,9 +342,10 @@ async def _hold_clients(
     items = items[:wanted] if workload.confirm else items
     print(f"  {len(items)} free starts planned for {args.clients} clients", flush=True)
     if workload.confirm:
-        citizens = math.ceil(len(items) / CONFIRMS_PER_CITIZEN)
+        per_citizen = settings.booking_max_active_per_person
+        citizens = math.ceil(len(items) / per_citizen)
         tokens = await citizen_tokens(settings, citizens)
-        items = with_tokens(items, tokens)
+        items = with_tokens(items, tokens, per_citizen)
         print(f"  {citizens} citizens signed in", flush=True)
     return HoldClients(items, args.clients)
 

@@ -6,8 +6,9 @@ counters each and 10-minute units, 40 services, 90 released days and confirmed b
 
 Capacity comes from the app's own calendar code (`CalendarService.release_through`), so it is
 exactly what the app computes for these rules. The bookings are then placed in Python and
-written in bulk: one `UPDATE` per touched unit (an executemany) and the booking rows, so that
-`used` of every unit equals the live bookings covering it and the invariant
+written in bulk: one `UPDATE` per touched unit (an executemany), the booking rows (confirmed
+through the eID, each of another person, counted in that person's quota), so that `used` of
+every unit equals the live bookings covering it and the invariant
 (`hold_service.invariant_report`) holds.
 """
 
@@ -38,6 +39,7 @@ from app.appointments.models import (
     CapacityUnit,
     Counter,
     OpeningHours,
+    PersonQuota,
 )
 from app.appointments.repository import BookingStatus
 from app.appointments.service import BOOKING, calendar_service
@@ -342,6 +344,9 @@ async def _write_bookings(
                     "units": offer.units,
                     "persons": 1,
                     "person_key": hashlib.sha256(rng.randbytes(16)).hexdigest(),
+                    "counts_in_quota": True,
+                    "confirmed_via": "eid",
+                    "confirmed_at": now,
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -352,6 +357,9 @@ async def _write_bookings(
             [{"kind": BOOKING.name, "value": b["reference"], "created_at": now} for b in batch],
         )
         await session.execute(insert(Booking), batch)
+        await session.execute(
+            insert(PersonQuota), [{"person_key": b["person_key"], "active": 1} for b in batch]
+        )
     summary.capacity_units = sum(len(day.units) for day in days)
     summary.places = sum(unit.capacity for day in days for unit in day.units)
     summary.booked_places = sum(unit.used for day in days for unit in day.units)

@@ -4,8 +4,8 @@ Every client walks its own list of free starts: it holds one (`POST …/holds`),
 hold as a signed-in citizen (`POST …/holds/{id}/confirm`), then takes the next. The lists are
 planned from the database before the load so that no two holds compete for the last place
 of a unit: the bench measures what a booking costs, not how often citizens collide (the
-concurrency tests cover that). The per-person cap allows each citizen two active bookings,
-so every citizen's token serves two items.
+concurrency tests cover that). The per-person cap allows each citizen a few active bookings
+(two by default), so every citizen's token serves that many items.
 """
 
 from __future__ import annotations
@@ -43,8 +43,6 @@ from bench.rathaus import BenchError
 HOLDS_PATH = "/api/v1/appointments/holds"
 WRK_SCRIPT = Path(__file__).with_name("wrk_holds.lua")
 WRK_SUMMARY_PREFIX = "BENCH_WRK_HOLDS "
-CONFIRMS_PER_CITIZEN = 2
-"""The per-person cap's default (`RATHAUS_APPOINTMENTS_MAX_ACTIVE_PER_PERSON`)."""
 FIRST_DAY_AHEAD = 2
 """Starts from the day after tomorrow: clear of the lead time whenever the bench runs."""
 MOCK_EID_ISSUER = "urn:rathaus:bench"
@@ -182,10 +180,13 @@ async def citizen_tokens(settings: Settings, count: int) -> list[str]:
     return tokens
 
 
-def with_tokens(items: Sequence[HoldItem], tokens: Sequence[str]) -> list[HoldItem]:
-    """Two items per citizen, the per-person cap."""
+def with_tokens(
+    items: Sequence[HoldItem], tokens: Sequence[str], per_citizen: int
+) -> list[HoldItem]:
+    """`per_citizen` items for each citizen: the per-person cap
+    (`RATHAUS_BOOKING_MAX_ACTIVE_PER_PERSON`)."""
     return [
-        HoldItem(item.branch_id, item.start, tokens[index // CONFIRMS_PER_CITIZEN])
+        HoldItem(item.branch_id, item.start, tokens[index // per_citizen])
         for index, item in enumerate(items)
     ]
 
