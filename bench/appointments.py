@@ -139,8 +139,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--bookings-per-second",
         type=_positive_int,
-        default=450,
-        help="Confirmations to prepare citizens for, per second of holds load (450).",
+        default=300,
+        help="Confirmations to prepare starts and citizens for, per second of holds load "
+        "(300, the highest target); a client that runs out counts as an error.",
     )
     parser.add_argument(
         "--skip-invariant",
