@@ -8,7 +8,7 @@ TS_CLIENT := clients/typescript
 TS_STAMP := $(TS_CLIENT)/node_modules/.installed-$(shell cat $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json | sha1sum | cut -c1-12)
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test install typescript-client lint typecheck openapi-check pytest postgres redis lock openapi bench clean
+.PHONY: run test install typescript-client lint typecheck openapi-check pytest postgres redis lock openapi bench bench-appointments clean
 
 run: install
 	$(BIN)/rathaus migrate
@@ -76,6 +76,10 @@ openapi: install
 
 bench: install postgres
 	$(BIN)/python -m bench.http_baseline
+	$(BIN)/python -m bench.appointments
+
+bench-appointments: install postgres
+	$(BIN)/python -m bench.appointments
 
 # Regenerate the lock files after changing dependencies in pyproject.toml.
 lock:

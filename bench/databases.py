@@ -58,7 +58,16 @@ def postgres_unreachable_reason(admin_dsn: str) -> str | None:
 
 def migrate_and_seed(backend: Backend) -> None:
     """`rathaus migrate` and `rathaus seed-demo`, exactly as an operator runs them."""
-    for command in ("migrate", "seed-demo"):
+    _run_rathaus(backend, "migrate", "seed-demo")
+
+
+def migrate(backend: Backend) -> None:
+    """`rathaus migrate` alone, for benches that bring their own data."""
+    _run_rathaus(backend, "migrate")
+
+
+def _run_rathaus(backend: Backend, *commands: str) -> None:
+    for command in commands:
         completed = subprocess.run(
             rathaus_command(command),
             cwd=PROJECT_ROOT,

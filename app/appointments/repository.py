@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, Uuid, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -95,6 +96,43 @@ def _units_between(
         CapacityUnit.starts_at >= start,
         CapacityUnit.starts_at < end,
     ]
+
+
+# The availability reads, built once (statements built per request cost more than running
+# them): the branches, `start`, `end` and `now` are bound per call. The branches' type is
+# named: a foreign key column has its type only once the tables are all known.
+_FREE_PLACES = CapacityUnit.capacity - CapacityUnit.used
+_FREE_IN_RANGE = (
+    CapacityUnit.branch_id.in_(bindparam("branch_ids", expanding=True, type_=Uuid())),
+    CapacityUnit.starts_at >= bindparam("start"),
+    CapacityUnit.starts_at < bindparam("end"),
+)
+_FREE_UNITS = select(CapacityUnit.branch_id, CapacityUnit.starts_at, _FREE_PLACES).where(
+    *_FREE_IN_RANGE, CapacityUnit.used < CapacityUnit.capacity
+)
+_FREE_UNITS_BY_BRANCH = _FREE_UNITS.order_by(CapacityUnit.branch_id, CapacityUnit.starts_at)
+_FIRST_FREE_UNITS = _FREE_UNITS.order_by(CapacityUnit.starts_at, CapacityUnit.branch_id).limit(
+    bindparam("limit")
+)
+_RECLAIMABLE_UNITS = (
+    select(CapacityUnit.branch_id, CapacityUnit.starts_at, _FREE_PLACES + func.count(Booking.id))
+    .join(
+        Booking,
+        and_(
+            Booking.branch_id == CapacityUnit.branch_id,
+            Booking.starts_at <= CapacityUnit.starts_at,
+            Booking.ends_at > CapacityUnit.starts_at,
+        ),
+    )
+    .where(
+        *_FREE_IN_RANGE,
+        Booking.status.in_(EXPIRING_STATUSES),
+        Booking.expires_at <= bindparam("now"),
+    )
+    .group_by(
+        CapacityUnit.branch_id, CapacityUnit.starts_at, CapacityUnit.capacity, CapacityUnit.used
+    )
+)
 
 
 class BookingRepository:
@@ -309,38 +347,41 @@ class BookingRepository:
         the places of holds that expired but were not yet reclaimed as free."""
         if not branch_ids:
             return {}
-        in_range = [
-            CapacityUnit.branch_id.in_(branch_ids),
-            CapacityUnit.starts_at >= start,
-            CapacityUnit.starts_at < end,
-        ]
-        free = CapacityUnit.capacity - CapacityUnit.used
-        rows = await connection.execute(
-            select(CapacityUnit.branch_id, CapacityUnit.starts_at, free)
-            .where(*in_range, CapacityUnit.used < CapacityUnit.capacity)
-            .order_by(CapacityUnit.branch_id, CapacityUnit.starts_at)
-        )
+        bounds = {"branch_ids": branch_ids, "start": start, "end": end}
+        rows = await connection.execute(_FREE_UNITS_BY_BRANCH, bounds)
+        return await self._with_reclaimable(connection, rows, bounds, now)
+
+    async def first_free_units(
+        self,
+        connection: AsyncConnection,
+        branch_ids: list[uuid.UUID],
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        limit: int,
+    ) -> tuple[dict[uuid.UUID, list[tuple[datetime, int]]], datetime | None]:
+        """As `free_units`, but only the first `limit` units with room in order of their
+        start, across the branches; and the start before which these are all of them, or
+        None when fewer were found (then they are all up to `end`)."""
+        if not branch_ids:
+            return {}, None
+        bounds = {"branch_ids": branch_ids, "start": start, "end": end}
+        rows = (await connection.execute(_FIRST_FREE_UNITS, {**bounds, "limit": limit})).all()
+        complete_before = rows[-1][1] if len(rows) == limit else None
+        return await self._with_reclaimable(connection, rows, bounds, now), complete_before
+
+    async def _with_reclaimable(
+        self,
+        connection: AsyncConnection,
+        rows: Iterable[Any],
+        bounds: dict[str, Any],
+        now: datetime,
+    ) -> dict[uuid.UUID, list[tuple[datetime, int]]]:
+        """The free units per branch, with the places of expired holds in the range added."""
         by_branch: dict[uuid.UUID, list[tuple[datetime, int]]] = defaultdict(list)
         for branch_id, starts_at, places in rows:
             by_branch[branch_id].append((starts_at, places))
-        reclaimable = await connection.execute(
-            select(CapacityUnit.branch_id, CapacityUnit.starts_at, free + func.count(Booking.id))
-            .join(
-                Booking,
-                and_(
-                    Booking.branch_id == CapacityUnit.branch_id,
-                    Booking.starts_at <= CapacityUnit.starts_at,
-                    Booking.ends_at > CapacityUnit.starts_at,
-                ),
-            )
-            .where(*in_range, Booking.status.in_(EXPIRING_STATUSES), Booking.expires_at <= now)
-            .group_by(
-                CapacityUnit.branch_id,
-                CapacityUnit.starts_at,
-                CapacityUnit.capacity,
-                CapacityUnit.used,
-            )
-        )
+        reclaimable = await connection.execute(_RECLAIMABLE_UNITS, {**bounds, "now": now})
         returned: dict[uuid.UUID, dict[datetime, int]] = defaultdict(dict)
         for branch_id, starts_at, places in reclaimable:
             returned[branch_id][starts_at] = places

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, Uuid, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -74,6 +74,9 @@ from app.organisation.service import branch_service
 BOOKING = ReferenceKind(name="booking", prefix="T")
 DEFAULT_RANGE_DAYS = 14
 MAX_EARLIEST_CHUNK_DAYS = 16
+EARLIEST_PROBE_UNITS = 64
+"""Free units the earliest start's search reads first, in time across the branches: about
+an hour of a dozen branches, which settles it unless the calendar is nearly full."""
 EXPIRY_BATCH = 500
 
 bookings = BookingRepository()
@@ -515,6 +518,19 @@ class CalendarService:
         return counter
 
 
+# The offers of a service, built once: a statement built per request costs more than running
+# it. The branches' type is named (a foreign key column has its type only once the tables are
+# all known).
+_OFFERS = (
+    _offers_query()
+    .where(AppointmentService.id == bindparam("service_id"))
+    .order_by(BranchService.branch_id)
+)
+_OFFERS_AT = _OFFERS.where(
+    BranchService.branch_id.in_(bindparam("branch_ids", expanding=True, type_=Uuid()))
+)
+
+
 class AvailabilityService:
     """Live answers for citizens: what can be booked, where and when."""
 
@@ -554,10 +570,9 @@ class AvailabilityService:
     ) -> tuple[Terms, list[Offer]]:
         """The service's rules and the chosen branches' offers of it (all when none chosen);
         branches that do not offer it are left out."""
-        query = _offers_query().where(AppointmentService.id == service_id)
-        if branch_ids:
-            query = query.where(BranchService.branch_id.in_(branch_ids))
-        rows = (await connection.execute(query.order_by(BranchService.branch_id))).all()
+        statement = _OFFERS_AT if branch_ids else _OFFERS
+        values = {"service_id": service_id, "branch_ids": branch_ids}
+        rows = (await connection.execute(statement, values)).all()
         if rows:
             offers = [Offer.of(row) for row in rows]
             return offers[0].service, offers
@@ -624,8 +639,8 @@ class AvailabilityService:
         now: datetime,
     ) -> dict[str, Any]:
         """The first free start across the branches. The search reads one day, then two,
-        four, … (at most 16) at a time: usually the answer is near, and then only a day's
-        units are read."""
+        four, … (at most 16) at a time, and of each the first free units in time before all
+        of them: usually the answer is near, and then only a few dozen units are read."""
         terms, offers = await self._offers(connection, service_id, branch_ids)
         _check_persons(terms, persons, pointer="#/query/persons")
         answer: dict[str, Any] = {"service_id": str(service_id), "persons": persons}
@@ -637,16 +652,45 @@ class AvailabilityService:
         while first <= window.last_day:
             last = min(first + timedelta(days=chunk_days - 1), window.last_day)
             chunk_days = min(chunk_days * 2, MAX_EARLIEST_CHUNK_DAYS)
-            found = await self._starts(database, connection, offers, persons, first, last, now)
-            candidates = [(starts[0], branch_id) for branch_id, starts in found if starts]
-            if candidates:
-                start, branch_id = min(candidates)
+            found = await self._earliest_between(
+                database, connection, offers, persons, first, last, now
+            )
+            if found is not None:
+                start, branch_id = found
                 return {
                     **answer,
                     "earliest": {"branch_id": str(branch_id), "start": rfc3339(start)},
                 }
             first = last + timedelta(days=1)
         return {**answer, "earliest": None}
+
+    async def _earliest_between(
+        self,
+        database: Database,
+        connection: AsyncConnection,
+        offers: list[Offer],
+        persons: int,
+        first: date,
+        last: date,
+        now: datetime,
+    ) -> tuple[datetime, uuid.UUID] | None:
+        """The earliest start from `first` to `last`, and its branch. The first free units
+        in time usually settle it: a start found among them is the earliest when every
+        earlier start would have ended before the last of them was read. Else all are read."""
+        if last < first:
+            return None
+        branch_ids, start, end = await self._released_range(
+            database, connection, offers, first, last, now
+        )
+        free, complete_before = await bookings.first_free_units(
+            connection, branch_ids, start, end, now, EARLIEST_PROBE_UNITS
+        )
+        found = _earliest(_bookable(offers, persons, free))
+        longest = max(offer.duration(persons) for offer in offers)
+        if complete_before is None or (found and found[0] + longest <= complete_before):
+            return found
+        free = await bookings.free_units(connection, branch_ids, start, end, now)
+        return _earliest(_bookable(offers, persons, free))
 
     async def _starts(
         self,
@@ -660,22 +704,48 @@ class AvailabilityService:
     ) -> list[tuple[uuid.UUID, list[datetime]]]:
         if last < first:
             return []
+        branch_ids, start, end = await self._released_range(
+            database, connection, offers, first, last, now
+        )
+        free = await bookings.free_units(connection, branch_ids, start, end, now)
+        return _bookable(offers, persons, free)
+
+    async def _released_range(
+        self,
+        database: Database,
+        connection: AsyncConnection,
+        offers: list[Offer],
+        first: date,
+        last: date,
+        now: datetime,
+    ) -> tuple[list[uuid.UUID], datetime, datetime]:
+        """The offering branches and the instants to read from `first` to `last`, whose
+        days are released by now."""
         branch_ids = [offer.branch_id for offer in offers]
         await calendar_service.ensure_released(
             database, connection, branch_ids, local_day(now), last
         )
         window = Window.of(offers[0].service, now)
-        start = max(day_bounds(first)[0], window.earliest)
-        free = await bookings.free_units(connection, branch_ids, start, day_bounds(last)[1], now)
-        return [
-            (
-                offer.branch_id,
-                bookable_starts(
-                    free.get(offer.branch_id, []), offer.units_for(persons), offer.unit_minutes
-                ),
-            )
-            for offer in offers
-        ]
+        return branch_ids, max(day_bounds(first)[0], window.earliest), day_bounds(last)[1]
+
+
+def _bookable(
+    offers: list[Offer], persons: int, free: dict[uuid.UUID, list[tuple[datetime, int]]]
+) -> list[tuple[uuid.UUID, list[datetime]]]:
+    return [
+        (
+            offer.branch_id,
+            bookable_starts(
+                free.get(offer.branch_id, []), offer.units_for(persons), offer.unit_minutes
+            ),
+        )
+        for offer in offers
+    ]
+
+
+def _earliest(found: list[tuple[uuid.UUID, list[datetime]]]) -> tuple[datetime, uuid.UUID] | None:
+    candidates = [(starts[0], branch_id) for branch_id, starts in found if starts]
+    return min(candidates) if candidates else None
 
 
 class HoldService:

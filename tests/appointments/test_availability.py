@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.appointments import service as service_module
 from tests.fixtures.appointments import create_calendar, stand_at
 
 # Friday 19 March 2027, 10:00 in Berlin: the week before the clocks go forward.
@@ -140,6 +142,37 @@ async def test_the_earliest_start_is_found_across_branches(
         params={"service_id": str(later.service.id), "branch_id": str(later.branch.id)},
     )
     assert only_later.json()["earliest"]["start"] == "2027-03-24T08:00:00+01:00"
+
+
+@pytest.mark.parametrize("first_units_read", [1, 2, 64])
+async def test_the_earliest_start_needs_enough_free_units_in_a_row(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+    first_units_read: int,
+) -> None:
+    """Whether the first free units the search reads settle it or all are read, the answer
+    is the same; an expired hold's places count as free."""
+    monkeypatch.setattr(service_module, "EARLIEST_PROBE_UNITS", first_units_read)
+    calendar = await create_calendar(session, hours=((0, time(8), time(9)),), units=2)
+    await session.commit()
+    body = {"service_id": str(calendar.service.id), "branch_id": str(calendar.branch.id)}
+    stand_at(app, NOW - timedelta(hours=1))
+    expired = await client.post(
+        "/api/v1/appointments/holds", json={**body, "start": "2027-03-22T08:40:00+01:00"}
+    )
+    stand_at(app, NOW)
+    live = await client.post(
+        "/api/v1/appointments/holds", json={**body, "start": "2027-03-22T08:10:00+01:00"}
+    )
+
+    response = await client.get(
+        "/api/v1/appointments/earliest", params={"service_id": str(calendar.service.id)}
+    )
+
+    assert (expired.status_code, live.status_code) == (201, 201)
+    assert response.json()["earliest"]["start"] == "2027-03-22T08:30:00+01:00"
 
 
 async def test_unknown_service_gets_404_and_unknown_parameter_422(
