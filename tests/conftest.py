@@ -208,7 +208,8 @@ class Engines:
 
 
 @pytest.fixture(scope="session")
-async def engines() -> AsyncIterator[Engines]:
+async def engines(database_url: str) -> AsyncIterator[Engines]:
+    """Per backend, so that its engines are closed before its database is dropped."""
     engines = Engines()
     yield engines
     await engines.dispose()
