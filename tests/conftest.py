@@ -18,7 +18,6 @@ running are cancelled after it, as a loop of its own would have done.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -36,7 +35,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.config import Environment, Settings
 from app.core.db import Database, create_engine
-from app.core.logging import configure_logging
 from app.core.migrations import upgrade
 from app.main import create_app
 from app.models import Base
@@ -282,44 +280,36 @@ class SharedApps:
 
     `create_app` itself is quick, but FastAPI builds the validators of every route a request is
     matched against on an app's first requests: a tenth of a second for a sign-in, in every
-    test. A lent app gets the test's settings and database in its state; afterwards its state
-    and dependency overrides are put back. An app whose routes, middleware, exception handlers
-    or OpenAPI function the test changed is not lent again. Apps that run the job worker in
-    their lifespan are never shared: their lifespan holds the database they were built with.
+    test. So each test gets a new app's state and lifespan (its database, settings, signing
+    key, providers and anything else `create_app` keeps there) on an app whose routes have
+    already been matched. Dependency overrides are cleared after the test; an app whose routes,
+    middleware, exception handlers or OpenAPI function the test changed is not lent again.
     """
 
     def __init__(self) -> None:
-        self._idle: list[tuple[FastAPI, dict[str, Any]]] = []
+        self._idle: list[tuple[Settings, FastAPI]] = []
 
     @contextmanager
     def lend(self, settings: Settings, database: Database) -> Iterator[FastAPI]:
-        if settings.runs_worker_in_process:
-            yield create_app(settings, database=database)
-            return
-        app, built_state = self._take(settings, database)
-        configure_logging(settings.log_level, json=settings.log_json)
-        app.state.settings = settings
-        app.state.database = database
-        app.state.identity = dataclasses.replace(
-            built_state["identity"], settings=settings, database=database
-        )
+        new = create_app(settings, database=database)
+        app = self._take(settings) or new
+        if app is not new:
+            app.state = new.state
+            app.router.lifespan_context = new.router.lifespan_context
         structure = _structure(app)
         try:
             yield app
         finally:
             app.dependency_overrides.clear()
-            app.state._state.clear()
-            app.state._state.update(built_state)
             if _structure(app) == structure:
-                self._idle.append((app, built_state))
+                self._idle.append((settings, app))
 
-    def _take(self, settings: Settings, database: Database) -> tuple[FastAPI, dict[str, Any]]:
-        for index, (app, built_state) in enumerate(self._idle):
-            if built_state["settings"] == settings:
+    def _take(self, settings: Settings) -> FastAPI | None:
+        for index, (built_for, app) in enumerate(self._idle):
+            if built_for == settings:
                 del self._idle[index]
-                return app, built_state
-        app = create_app(settings, database=database)
-        return app, dict(app.state._state)
+                return app
+        return None
 
 
 @pytest.fixture(scope="session")
