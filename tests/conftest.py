@@ -1,11 +1,18 @@
 """Shared fixtures. Every database fixture is parametrised over SQLite and PostgreSQL.
 
 * `database_url`: one migrated database per backend and test worker (`alembic upgrade head`).
+* `engine`: the worker's engine for the test's settings, kept for the whole run (see `Engines`).
 * `db`: a `Database` whose sessions live inside one outer transaction, rolled back after the
   test. Services and requests still commit; they only release a savepoint.
-* `committed_db`: a real, pooled `Database` for concurrency tests; its rows are deleted after
-  the test.
+* `committed_db`: a real, pooled `Database` for concurrency tests; the rows it leaves are
+  deleted after the test.
+* `app` / `committed_app`: the app for the test's settings on `db` / `committed_db`, lent for
+  the test and put back as it was (see `SharedApps`).
 * `client` / `committed_client`: httpx driving the app through `ASGITransport`.
+
+Every test and async fixture runs on one event loop per worker (`asyncio_default_*_loop_scope`
+in pyproject.toml), the loop the shared engines' connections belong to; tasks a test leaves
+running are cancelled after it, as a loop of its own would have done.
 """
 
 from __future__ import annotations
@@ -16,8 +23,9 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -25,7 +33,7 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import text
+from sqlalchemy import exists, literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.config import Environment, Settings
@@ -185,11 +193,52 @@ class RolledBackDatabase(Database):
         """The outer connection stays open for the rest of the test."""
 
 
+@pytest.fixture(autouse=True)
+async def _cancel_tasks_left_running() -> AsyncIterator[None]:
+    """A task a test leaves behind (a worker it never stopped) must not run into the next test."""
+    before = asyncio.all_tasks()
+    yield
+    left = asyncio.all_tasks() - before - {asyncio.current_task()}
+    for task in left:
+        task.cancel()
+    for task in left:
+        with suppress(BaseException):
+            await task
+
+
+class Engines:
+    """The test worker's engines, one per database and pool setting, kept for the whole run.
+
+    An engine per test would open new connections for every test and, on PostgreSQL, repeat
+    the dialect's first-connect queries and forget its compiled statements each time.
+    """
+
+    def __init__(self) -> None:
+        self._engines: dict[tuple[str, int, int], AsyncEngine] = {}
+
+    def for_settings(self, settings: Settings) -> AsyncEngine:
+        # What `create_engine` reads from the settings.
+        key = (settings.database_url, settings.pool_size, settings.sqlite_busy_timeout_ms)
+        if key not in self._engines:
+            self._engines[key] = create_engine(settings)
+        return self._engines[key]
+
+    async def dispose(self) -> None:
+        for engine in self._engines.values():
+            await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def engines(database_url: str) -> AsyncIterator[Engines]:
+    """Per backend, so that its engines are closed before its database is dropped."""
+    engines = Engines()
+    yield engines
+    await engines.dispose()
+
+
 @pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings)
-    yield engine
-    await engine.dispose()
+def engine(settings: Settings, engines: Engines) -> AsyncEngine:
+    return engines.for_settings(settings)
 
 
 @pytest.fixture
@@ -207,13 +256,20 @@ async def session(db: Database) -> AsyncIterator[AsyncSession]:
 
 
 async def delete_all_rows(engine: AsyncEngine) -> None:
+    """Empty every table that has rows; asking which ones is far cheaper than emptying all."""
+    tables = Base.metadata.sorted_tables
+    filled = union_all(*(select(literal(t.name)).where(exists().select_from(t)) for t in tables))
     async with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        names = set((await connection.execute(filled)).scalars())
+        if not names:
             return
-        for table in reversed(Base.metadata.sorted_tables):
-            await connection.execute(table.delete())
+        if engine.dialect.name == "postgresql":
+            listed = ", ".join(f'"{name}"' for name in sorted(names))
+            await connection.execute(text(f"TRUNCATE {listed} RESTART IDENTITY CASCADE"))
+            return
+        for table in reversed(tables):
+            if table.name in names:
+                await connection.execute(table.delete())
 
 
 @pytest.fixture
@@ -232,9 +288,62 @@ async def client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+def _structure(app: FastAPI) -> tuple[Any, ...]:
+    """What a test may change about an app besides its state and dependency overrides."""
+    return (
+        [id(route) for route in app.router.routes],
+        list(app.user_middleware),
+        dict(app.exception_handlers),
+        app.openapi,
+    )
+
+
+class SharedApps:
+    """The test worker's apps, one per distinct `Settings`, each lent to one test at a time.
+
+    `create_app` itself is quick, but FastAPI builds the validators of every route a request is
+    matched against on an app's first requests: a tenth of a second for a sign-in, in every
+    test. So each test gets a new app's state and lifespan (its database, settings, signing
+    key, providers and anything else `create_app` keeps there) on an app whose routes have
+    already been matched. Dependency overrides are cleared after the test; an app whose routes,
+    middleware, exception handlers or OpenAPI function the test changed is not lent again.
+    """
+
+    def __init__(self) -> None:
+        self._idle: list[tuple[Settings, FastAPI]] = []
+
+    @contextmanager
+    def lend(self, settings: Settings, database: Database) -> Iterator[FastAPI]:
+        new = create_app(settings, database=database)
+        app = self._take(settings) or new
+        if app is not new:
+            app.state = new.state
+            app.router.lifespan_context = new.router.lifespan_context
+        structure = _structure(app)
+        try:
+            yield app
+        finally:
+            app.dependency_overrides.clear()
+            if _structure(app) == structure:
+                self._idle.append((settings, app))
+
+    def _take(self, settings: Settings) -> FastAPI | None:
+        for index, (built_for, app) in enumerate(self._idle):
+            if built_for == settings:
+                del self._idle[index]
+                return app
+        return None
+
+
+@pytest.fixture(scope="session")
+def shared_apps() -> SharedApps:
+    return SharedApps()
+
+
 @pytest.fixture
-def app(settings: Settings, db: Database) -> FastAPI:
-    return create_app(settings, database=db)
+def app(settings: Settings, db: Database, shared_apps: SharedApps) -> Iterator[FastAPI]:
+    with shared_apps.lend(settings, db) as app:
+        yield app
 
 
 @pytest.fixture
@@ -244,8 +353,11 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def committed_app(settings: Settings, committed_db: Database) -> FastAPI:
-    return create_app(settings, database=committed_db)
+def committed_app(
+    settings: Settings, committed_db: Database, shared_apps: SharedApps
+) -> Iterator[FastAPI]:
+    with shared_apps.lend(settings, committed_db) as app:
+        yield app
 
 
 @pytest.fixture

@@ -27,10 +27,7 @@ from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 from jose import jws
 
-from app.core.config import Settings
-from app.core.db import Database
 from app.identity.jwt import SigningKey
-from app.main import create_app
 from tests.fixtures.auth import Tokens, sign_in
 
 ME = "/api/v1/me"
@@ -171,9 +168,8 @@ def signing_key() -> SigningKey:
 
 
 @pytest.fixture
-def app(settings: Settings, db: Database, signing_key: SigningKey) -> FastAPI:
+def app(app: FastAPI, signing_key: SigningKey) -> FastAPI:
     """The app, signing with a key these tests hold too, so that they can forge with it."""
-    app = create_app(settings, database=db)
     app.state.identity = replace(app.state.identity, signing_key=signing_key)
     return app
 

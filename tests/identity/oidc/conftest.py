@@ -10,8 +10,6 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.config import Settings
-from app.core.db import Database
-from app.main import create_app
 from tests.conftest import make_settings
 from tests.fixtures.oidc_flow import (
     BUNDID,
@@ -81,7 +79,6 @@ async def provider_http(
 
 
 @pytest.fixture
-def app(settings: Settings, db: Database, provider_http: httpx.AsyncClient) -> FastAPI:
-    app = create_app(settings, database=db)
+def app(app: FastAPI, provider_http: httpx.AsyncClient) -> FastAPI:
     start_identity_providers(app, provider_http)
     return app
