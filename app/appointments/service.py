@@ -57,7 +57,7 @@ from app.appointments.models import (
 )
 from app.appointments.repository import (
     BOOKINGS,
-    LIVE_STATUSES,
+    OCCUPYING_STATUSES,
     BookingRepository,
     BookingStatus,
     ClaimOutcome,
@@ -402,7 +402,7 @@ class CalendarService:
             select(Booking)
             .where(
                 Booking.branch_id == branch_id,
-                Booking.status.in_(LIVE_STATUSES),
+                Booking.status.in_(OCCUPYING_STATUSES),
                 Booking.starts_at <= max(starts),
                 Booking.ends_at > min(starts),
             )
