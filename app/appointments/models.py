@@ -16,6 +16,11 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, T
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import EMAIL_LENGTH, Base, UUIDPrimaryKey, utcnow
+from app.core.references import ReferenceKind
+
+BOOKING = ReferenceKind(name="booking", prefix="T")
+"""A booking's reference, e.g. `T-4KQ7-M9X8`: what the citizen quotes, and what the QR code
+of the confirmation carries for check-in."""
 
 LEIKA_KEY_LENGTH = 14
 NAME_LENGTH = 200

@@ -239,9 +239,7 @@ class BookingRepository:
         await self.release(session, booking.branch_id, booking.starts_at, booking.ends_at)
         await self.leave_quota(session, booking.id)
 
-    async def next_call_number(
-        self, session: AsyncSession, branch_id: uuid.UUID, day: date
-    ) -> int:
+    async def next_call_number(self, session: AsyncSession, branch_id: uuid.UUID, day: date) -> int:
         """The branch's next call number of `day`, from 1. One upsert: of two clerks checking
         in at the same moment, the second waits for the first's row lock and counts on."""
         statement = (

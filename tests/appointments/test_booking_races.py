@@ -32,6 +32,7 @@ def settings(database_url: str) -> Settings:
     test_rate_limits.py."""
     return make_settings(database_url, anti_automation=False)
 
+
 STARTS = [f"2027-03-22T{hour:02d}:{minute:02d}:00+01:00" for hour in (8, 9) for minute in (0, 10)]
 
 
