@@ -24,7 +24,7 @@ from app.appointments.errors import (
     BookingNotToday,
     CounterNotAtBranch,
 )
-from app.appointments.models import AppointmentService, Booking, Counter
+from app.appointments.models import BOOKING, AppointmentService, Booking, Counter
 from app.appointments.repository import BOOKINGS, BookingStatus
 from app.appointments.schemas import VisitStatus
 from app.appointments.service import bookings
@@ -32,6 +32,7 @@ from app.core.auth import MissingRole
 from app.core.config import Settings
 from app.core.errors import AppError
 from app.core.principal import Principal, Role
+from app.core.references import parse
 from app.core.state_machine import InvalidTransition
 from app.organisation.service import branch_service, department_service
 
@@ -107,7 +108,16 @@ class BranchDayService:
         await branch_service.get(session, branch_id)
         if counter_id is not None:
             await self._check_counter(session, branch_id, counter_id, pointer="#/query/counter_id")
-        start, end = day_bounds(day)
+        answer: dict[str, Any] = {
+            "branch_id": str(branch_id),
+            "date": day.isoformat(),
+            "counter_id": str(counter_id) if counter_id else None,
+            "items": [],
+        }
+        try:
+            start, end = day_bounds(day)
+        except OverflowError:  # the first or the last day a date can name: no appointments
+            return answer
         query = (
             select(Booking, AppointmentService)
             .join(AppointmentService, AppointmentService.id == Booking.service_id)
@@ -122,12 +132,8 @@ class BranchDayService:
         if counter_id is not None:
             query = query.where(Booking.counter_id == counter_id)
         rows = (await session.execute(query)).all()
-        return {
-            "branch_id": str(branch_id),
-            "date": day.isoformat(),
-            "counter_id": str(counter_id) if counter_id else None,
-            "items": [visit_json(booking, service) for booking, service in rows],
-        }
+        answer["items"] = [visit_json(booking, service) for booking, service in rows]
+        return answer
 
     async def check_in(
         self,
@@ -137,10 +143,15 @@ class BranchDayService:
         counter_id: uuid.UUID | None,
         now: datetime,
     ) -> dict[str, Any]:
-        """Check in a confirmed booking of today and hand out the branch's next call
-        number. The number is drawn after the guarded transition, so a refused check-in
+        """Check in a confirmed booking of today, by its reference as typed or scanned, and
+        hand out the branch's next call number. The number is drawn after the guarded transition, so a refused check-in
         draws none."""
-        booking = await session.scalar(select(Booking).where(Booking.reference == reference))
+        parsed = parse(BOOKING, reference)
+        booking = (
+            None
+            if parsed is None
+            else await session.scalar(select(Booking).where(Booking.reference == parsed))
+        )
         if booking is None or not access.allows(booking.branch_id):
             raise BookingNotFound()
         if counter_id is not None:

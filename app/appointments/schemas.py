@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from app.appointments.models import BOOKING, NAME_LENGTH
 from app.core.i18n import Language
-from app.core.references import ReferenceOf
+from app.core.references import MAX_INPUT_LENGTH as MAX_REFERENCE_INPUT
 from app.core.schemas import EmailAddress, LocalizedText
 
 MAX_PERSONS = 20
@@ -302,9 +302,13 @@ class CheckIn(BaseModel):
         },
     )
 
-    reference: Annotated[str, ReferenceOf(BOOKING)] = Field(
+    reference: str = Field(
+        min_length=1,
+        max_length=MAX_REFERENCE_INPUT,
+        examples=[BOOKING.example],
         description="The booking's reference, e.g. `T-4KQ7-M9X8`; case, spaces and hyphens "
-        "do not matter, and the `T` may be left out."
+        "do not matter, and the `T` may be left out. A reference with a typo is caught by its "
+        "check character and, like an unknown one, not found.",
     )
     counter_id: uuid.UUID | None = Field(
         default=None,

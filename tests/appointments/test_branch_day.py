@@ -141,7 +141,8 @@ async def test_clerk_sees_the_day_checks_in_with_call_numbers_and_completes_with
     )
     assert "Only today's appointments" in english.json()["detail"]
     assert (await check_in(client, day.clerk, BOOKING.example)).status_code == 404
-    assert (await check_in(client, day.clerk, "T-0000")).status_code == 422
+    assert (await check_in(client, day.clerk, "T-0000")).status_code == 404
+    assert (await check_in(client, day.clerk, "")).status_code == 422
     elsewhere = await check_in(
         client, day.clerk, first["reference"], counter_id=str(day.other.counters[0].id)
     )
@@ -225,6 +226,8 @@ async def test_only_the_branch_s_staff_supervisors_and_admins_reach_its_day(
         assert answer.status_code == 404
 
     assert (await client.get(day_path(day.other), headers=supervisor)).status_code == 200
+    last_day = await client.get(f"{day_path(day.hoerde)}?date=9999-12-31", headers=admin)
+    assert last_day.json()["items"] == []
     admin_check_in = await check_in(client, admin, other["reference"])
     assert admin_check_in.json()["call_number"] == "A001"
 
