@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
@@ -317,8 +318,29 @@ class CheckIn(BaseModel):
     )
 
 
+VISIT_EXAMPLE: dict[str, JsonValue] = {
+    "id": "3c9d2e1f-7a6b-4c5d-8e9f-0a1b2c3d4e5f",
+    "reference": BOOKING.example,
+    "status": "completed",
+    "status_label": {"de": "erledigt", "en": "completed"},
+    "service_id": "5b0e6f7a-3c1d-4e2f-9a8b-7c6d5e4f3a2b",
+    "service_name": {"de": "Personalausweis beantragen", "en": "Apply for an ID card"},
+    "persons": 1,
+    "start": START_EXAMPLE,
+    "end": "2027-03-29T08:20:00+02:00",
+    "name": "Erika Mustermann",
+    "call_number": "A017",
+    "counter_id": "6a1f0c2e-8d4b-4e7a-9c3f-2b1d0e9f8a7c",
+    "checked_in_at": "2027-03-29T07:52:10+02:00",
+    "completed_at": "2027-03-29T08:14:40+02:00",
+    "service_seconds": 880,
+}
+
+
 class VisitRead(BaseModel):
     """One appointment of the day, as the clerks at the branch see it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [VISIT_EXAMPLE]})
 
     id: uuid.UUID
     reference: str = Field(description="What the citizen quotes, e.g. `T-4KQ7-M9X8`.")
@@ -350,6 +372,19 @@ class VisitRead(BaseModel):
 
 
 class BranchDayRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "branch_id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+                    "date": "2027-03-29",
+                    "counter_id": None,
+                    "items": [VISIT_EXAMPLE],
+                }
+            ]
+        }
+    )
+
     branch_id: uuid.UUID
     date: dt.date = Field(description="The day in Berlin.")
     counter_id: uuid.UUID | None = Field(description="The counter asked for, or null for all.")
