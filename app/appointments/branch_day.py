@@ -144,8 +144,8 @@ class BranchDayService:
         now: datetime,
     ) -> dict[str, Any]:
         """Check in a confirmed booking of today, by its reference as typed or scanned, and
-        hand out the branch's next call number. The number is drawn after the guarded transition, so a refused check-in
-        draws none."""
+        hand out the branch's next call number. The number is drawn after the guarded
+        transition, so a refused check-in draws none, and its row is locked only briefly."""
         parsed = parse(BOOKING, reference)
         booking = (
             None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -47,7 +48,7 @@ class Day:
     hoerde: Calendar
     other: Calendar
     clerk: dict[str, str]
-    bookings: dict[str, dict[str, object]]
+    bookings: dict[str, dict[str, Any]]
 
 
 async def create_branches(session: AsyncSession, *, shares: tuple[int, ...]) -> Day:
@@ -62,7 +63,9 @@ async def create_branches(session: AsyncSession, *, shares: tuple[int, ...]) -> 
     return Day(hoerde, other, {}, {})
 
 
-async def book(client: httpx.AsyncClient, calendar: Calendar, citizen: Tokens, start: str) -> dict:  # type: ignore[type-arg]
+async def book(
+    client: httpx.AsyncClient, calendar: Calendar, citizen: Tokens, start: str
+) -> dict[str, Any]:
     return await book_with_eid(
         client, calendar, citizen.access_token, start, name="Erika Mustermann"
     )
