@@ -245,3 +245,37 @@ class AppointmentBegun(Conflict):
         de="Der Termin hat bereits begonnen oder ist vorbei und kann nicht mehr abgesagt werden.",
         en="The appointment has already begun or is over and can no longer be cancelled.",
     )
+
+
+class BookingNotToday(Conflict):
+    slug = "booking-not-today"
+    title = Text(de="Termin ist nicht heute", en="Appointment is not today")
+
+    def __init__(self, booking_date: str) -> None:
+        super().__init__(
+            Text(
+                de=f"Anmelden lassen sich nur Termine von heute; dieser Termin ist am "
+                f"{booking_date}.",
+                en=f"Only today's appointments can be checked in; this one is on {booking_date}.",
+            ),
+            extensions={"booking_date": booking_date},
+        )
+
+
+class AppointmentNotBegun(Conflict):
+    slug = "appointment-not-begun"
+    title = Text(de="Termin hat noch nicht begonnen", en="Appointment has not begun")
+    default_detail = Text(
+        de="Als nicht erschienen gilt ein Termin erst ab seinem Beginn.",
+        en="An appointment can be marked as a no-show only once it has begun.",
+    )
+
+
+class CounterNotAtBranch(AppointmentInputRefused):
+    slug = "counter-not-at-branch"
+    pointer = "#/counter_id"
+    title = Text(de="Schalter nicht an diesem Standort", en="Counter not at this branch")
+    default_detail = Text(
+        de="Dieser Schalter gehört nicht zum Standort des Termins oder ist außer Betrieb.",
+        en="This counter does not belong to the appointment's branch or is out of service.",
+    )

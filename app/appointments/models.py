@@ -16,10 +16,16 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, T
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import EMAIL_LENGTH, Base, UUIDPrimaryKey, utcnow
+from app.core.references import ReferenceKind
+
+BOOKING = ReferenceKind(name="booking", prefix="T")
+"""A booking's reference, e.g. `T-4KQ7-M9X8`: what the citizen quotes, and what the QR code
+of the confirmation carries for check-in."""
 
 LEIKA_KEY_LENGTH = 14
 NAME_LENGTH = 200
 PHONE_LENGTH = 40
+CALL_NUMBER_LENGTH = 10
 
 
 class AppointmentService(UUIDPrimaryKey, Base):
@@ -164,8 +170,9 @@ class CapacityUnit(Base):
 class Booking(UUIDPrimaryKey, Base):
     """A hold or booking of `units` consecutive slot units from `starts_at` to `ends_at`.
 
-    While its status is live (held, pending_verification, confirmed) it counts in `used` of
-    each unit it covers. `person_key` (a keyed hash of who booked) serves the per-person cap,
+    From its hold on it counts in `used` of each unit it covers, also once the citizen has
+    come (checked_in, completed) or not (no_show); only cancellation and expiry give the
+    units back. `person_key` (a keyed hash of who booked) serves the per-person cap,
     `manage_token_hash` the citizen's link to cancel or reschedule.
     """
 
@@ -175,6 +182,7 @@ class Booking(UUIDPrimaryKey, Base):
         CheckConstraint("persons >= 1", name="persons_positive"),
         CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
         Index(None, "status", "expires_at"),
+        Index(None, "status", "starts_at"),
         Index(None, "branch_id", "starts_at"),
         Index(None, "person_key"),
     )
@@ -204,6 +212,17 @@ class Booking(UUIDPrimaryKey, Base):
     cancelled_at: Mapped[datetime | None] = mapped_column()
     reminder_sent_at: Mapped[datetime | None] = mapped_column()
     personal_data_erased_at: Mapped[datetime | None] = mapped_column()
+    # At the branch: the call number drawn at check-in, the counter the citizen was sent to,
+    # and how long the visit took.
+    checked_in_at: Mapped[datetime | None] = mapped_column()
+    call_number: Mapped[str | None] = mapped_column(String(CALL_NUMBER_LENGTH))
+    counter_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("counters.id"))
+    completed_at: Mapped[datetime | None] = mapped_column()
+    service_seconds: Mapped[int | None] = mapped_column()
+    no_show_at: Mapped[datetime | None] = mapped_column()
+    # The staff member who checked the citizen in, completed the visit or marked the no-show
+    # (null for the automatic no-show).
+    handled_by: Mapped[uuid.UUID | None] = mapped_column()
     # Increases with each change the citizen's calendar must learn of (RFC 5545 SEQUENCE).
     sequence: Mapped[int] = mapped_column(default=0, server_default="0")
     version: Mapped[int] = mapped_column(default=1)
@@ -237,3 +256,16 @@ class CapacityReturn(UUIDPrimaryKey, Base):
     starts_at: Mapped[datetime] = mapped_column()
     ends_at: Mapped[datetime] = mapped_column()
     returns_at: Mapped[datetime] = mapped_column()
+
+
+class CallNumberCounter(Base):
+    """The last call number handed out at one branch on one day. Check-in draws the next
+    with one upsert (`… ON CONFLICT DO UPDATE SET last = last + 1 RETURNING last`), so two
+    clerks checking citizens in at the same moment never draw the same number."""
+
+    __tablename__ = "call_numbers"
+    __table_args__ = (CheckConstraint("last >= 1", name="last_positive"),)
+
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last: Mapped[int] = mapped_column()

@@ -11,7 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -21,7 +21,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.appointments.errors import BookingNotFound
-from app.appointments.models import Booking, CapacityReturn, CapacityUnit, PersonQuota
+from app.appointments.models import (
+    Booking,
+    CallNumberCounter,
+    CapacityReturn,
+    CapacityUnit,
+    PersonQuota,
+)
 from app.core.db import rowcount
 from app.core.errors import AppError
 from app.core.i18n import Text
@@ -34,6 +40,9 @@ class BookingStatus(StrEnum):
     confirmed = "confirmed"
     cancelled = "cancelled"
     expired = "expired"
+    checked_in = "checked_in"
+    completed = "completed"
+    no_show = "no_show"
 
 
 LIVE_STATUSES = (
@@ -41,7 +50,17 @@ LIVE_STATUSES = (
     BookingStatus.pending_verification,
     BookingStatus.confirmed,
 )
-"""The statuses in which a booking counts in `used` of each unit it covers."""
+"""The statuses of a booking that is still ahead: it can be cancelled."""
+
+OCCUPYING_STATUSES = (
+    *LIVE_STATUSES,
+    BookingStatus.checked_in,
+    BookingStatus.completed,
+    BookingStatus.no_show,
+)
+"""The statuses in which a booking counts in `used` of each unit it covers. A visit that
+took place keeps its units, and so does a no-show: its slot is in the past, and freed
+capacity is never handed back to the public calendar."""
 
 EXPIRING_STATUSES = (BookingStatus.held, BookingStatus.pending_verification)
 """The statuses that end by themselves at `expires_at`."""
@@ -55,6 +74,9 @@ BOOKINGS = StateMachine(
         Transition.of("expire", EXPIRING_STATUSES, BookingStatus.expired),
         Transition.of("cancel", LIVE_STATUSES, BookingStatus.cancelled),
         Transition.of("reschedule", [BookingStatus.confirmed], BookingStatus.confirmed),
+        Transition.of("check_in", [BookingStatus.confirmed], BookingStatus.checked_in),
+        Transition.of("complete", [BookingStatus.checked_in], BookingStatus.completed),
+        Transition.of("mark_no_show", [BookingStatus.confirmed], BookingStatus.no_show),
     ],
     not_found=BookingNotFound,
     initial=BookingStatus.held,
@@ -64,6 +86,9 @@ BOOKINGS = StateMachine(
         BookingStatus.confirmed: Text(de="gebucht", en="confirmed"),
         BookingStatus.cancelled: Text(de="abgesagt", en="cancelled"),
         BookingStatus.expired: Text(de="abgelaufen", en="expired"),
+        BookingStatus.checked_in: Text(de="angemeldet", en="checked in"),
+        BookingStatus.completed: Text(de="erledigt", en="completed"),
+        BookingStatus.no_show: Text(de="nicht erschienen", en="no-show"),
     },
 )
 
@@ -133,6 +158,12 @@ _RECLAIMABLE_UNITS = (
         CapacityUnit.branch_id, CapacityUnit.starts_at, CapacityUnit.capacity, CapacityUnit.used
     )
 )
+
+
+def _insert(session: AsyncSession, model: type[PersonQuota] | type[CallNumberCounter]) -> Any:
+    """An INSERT with `ON CONFLICT` in the session's dialect."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return insert(model)
 
 
 class BookingRepository:
@@ -245,14 +276,44 @@ class BookingRepository:
         await self.release(session, booking.branch_id, booking.starts_at, booking.ends_at)
         await self.leave_quota(session, booking.id)
 
+    async def next_call_number(self, session: AsyncSession, branch_id: uuid.UUID, day: date) -> int:
+        """The branch's next call number of `day`, from 1. One upsert: of two clerks checking
+        in at the same moment, the second waits for the first's row lock and counts on."""
+        statement = (
+            _insert(session, CallNumberCounter)
+            .values(branch_id=branch_id, day=day, last=1)
+            .on_conflict_do_update(
+                index_elements=[CallNumberCounter.branch_id, CallNumberCounter.day],
+                set_={"last": CallNumberCounter.last + 1},
+            )
+            .returning(CallNumberCounter.last)
+        )
+        return int((await session.execute(statement)).scalar_one())
+
+    async def no_show_due(
+        self, session: AsyncSession, started_before: datetime, limit: int
+    ) -> list[uuid.UUID]:
+        """Confirmed bookings whose citizen has not checked in by `started_before` after
+        their start."""
+        return list(
+            await session.scalars(
+                select(Booking.id)
+                .where(
+                    Booking.status == BookingStatus.confirmed,
+                    Booking.starts_at <= started_before,
+                )
+                .order_by(Booking.starts_at, Booking.id)
+                .limit(limit)
+            )
+        )
+
     async def take_quota(self, session: AsyncSession, person_key: str, cap: int) -> bool:
         """Count one more active appointment for `person_key`, unless it has `cap` already.
 
         One guarded upsert: of two parallel confirmations at the cap, the second waits for
         the first's row lock and then finds `active < cap` false."""
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         statement = (
-            insert(PersonQuota)
+            _insert(session, PersonQuota)
             .values(person_key=person_key, active=1)
             .on_conflict_do_update(
                 index_elements=[PersonQuota.person_key],
@@ -393,8 +454,9 @@ class BookingRepository:
 
     async def invariant_report(self, session: AsyncSession) -> InvariantReport:
         """Over the whole database: no unit over its capacity, and every unit's `used`
-        equal to the live holds and bookings covering it plus the cancelled ones whose
-        capacity has not yet returned; each live booking has all its units."""
+        equal to the holds and bookings occupying it (`OCCUPYING_STATUSES`) plus the
+        cancelled ones whose capacity has not yet returned; each of those bookings has all
+        its units."""
         report = InvariantReport()
         over = await session.execute(
             select(CapacityUnit.branch_id, CapacityUnit.starts_at).where(
@@ -408,7 +470,7 @@ class BookingRepository:
                 Booking.branch_id == CapacityUnit.branch_id,
                 Booking.starts_at <= CapacityUnit.starts_at,
                 Booking.ends_at > CapacityUnit.starts_at,
-                Booking.status.in_(LIVE_STATUSES),
+                Booking.status.in_(OCCUPYING_STATUSES),
             )
             .scalar_subquery()
         )
@@ -438,7 +500,9 @@ class BookingRepository:
             .scalar_subquery()
         )
         missing = await session.scalars(
-            select(Booking.id).where(Booking.status.in_(LIVE_STATUSES), units_held != Booking.units)
+            select(Booking.id).where(
+                Booking.status.in_(OCCUPYING_STATUSES), units_held != Booking.units
+            )
         )
         report.bookings_without_units = list(missing)
         return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -13,12 +14,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
 
-from app.appointments.models import NAME_LENGTH
+from app.appointments.models import BOOKING, NAME_LENGTH
 from app.core.i18n import Language
+from app.core.references import MAX_INPUT_LENGTH as MAX_REFERENCE_INPUT
 from app.core.schemas import EmailAddress, LocalizedText
 
 MAX_PERSONS = 20
@@ -272,3 +275,120 @@ class BookingCreated(BookingRead):
 
 class BookingList(BaseModel):
     items: list[BookingRead]
+
+
+class VisitStatus(StrEnum):
+    """A booking's status on the day of its visit."""
+
+    confirmed = "confirmed"
+    checked_in = "checked_in"
+    completed = "completed"
+    no_show = "no_show"
+
+
+class CheckIn(BaseModel):
+    """Check a citizen in at the branch of their appointment, by its reference as the
+    citizen quotes it or as the QR code of the confirmation carries it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"reference": BOOKING.example},
+                {
+                    "reference": BOOKING.example,
+                    "counter_id": "6a1f0c2e-8d4b-4e7a-9c3f-2b1d0e9f8a7c",
+                },
+            ]
+        },
+    )
+
+    reference: str = Field(
+        min_length=1,
+        max_length=MAX_REFERENCE_INPUT,
+        examples=[BOOKING.example],
+        description="The booking's reference, e.g. `T-4KQ7-M9X8`; case, spaces and hyphens "
+        "do not matter, and the `T` may be left out. A reference with a typo is caught by its "
+        "check character and, like an unknown one, not found.",
+    )
+    counter_id: uuid.UUID | None = Field(
+        default=None,
+        description="The counter the citizen is sent to, one of the branch's active counters; "
+        "the day view can be filtered by it.",
+    )
+
+
+VISIT_EXAMPLE: dict[str, JsonValue] = {
+    "id": "3c9d2e1f-7a6b-4c5d-8e9f-0a1b2c3d4e5f",
+    "reference": BOOKING.example,
+    "status": "completed",
+    "status_label": {"de": "erledigt", "en": "completed"},
+    "service_id": "5b0e6f7a-3c1d-4e2f-9a8b-7c6d5e4f3a2b",
+    "service_name": {"de": "Personalausweis beantragen", "en": "Apply for an ID card"},
+    "persons": 1,
+    "start": START_EXAMPLE,
+    "end": "2027-03-29T08:20:00+02:00",
+    "name": "Erika Mustermann",
+    "call_number": "A017",
+    "counter_id": "6a1f0c2e-8d4b-4e7a-9c3f-2b1d0e9f8a7c",
+    "checked_in_at": "2027-03-29T07:52:10+02:00",
+    "completed_at": "2027-03-29T08:14:40+02:00",
+    "service_seconds": 880,
+}
+
+
+class VisitRead(BaseModel):
+    """One appointment of the day, as the clerks at the branch see it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [VISIT_EXAMPLE]})
+
+    id: uuid.UUID
+    reference: str = Field(description="What the citizen quotes, e.g. `T-4KQ7-M9X8`.")
+    status: VisitStatus = Field(
+        description="`confirmed` (expected), `checked_in` (waiting or being served), "
+        "`completed` or `no_show`."
+    )
+    status_label: LocalizedText
+    service_id: uuid.UUID
+    service_name: LocalizedText
+    persons: int
+    start: Start
+    end: Start
+    name: str | None = Field(
+        description="The citizen's name, to check at the counter; null once erased after the "
+        "retention, or when the citizen booked with the online ID card and gave none."
+    )
+    call_number: str | None = Field(
+        description="The number called out in the waiting room, e.g. `A017`, from check-in on.",
+        examples=["A017"],
+    )
+    counter_id: uuid.UUID | None = Field(description="The counter the citizen was sent to.")
+    checked_in_at: Start | None
+    completed_at: Start | None
+    service_seconds: int | None = Field(
+        description="How long the visit took, from the later of the check-in and the start "
+        "to its completion."
+    )
+
+
+class BranchDayRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "branch_id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+                    "date": "2027-03-29",
+                    "counter_id": None,
+                    "items": [VISIT_EXAMPLE],
+                }
+            ]
+        }
+    )
+
+    branch_id: uuid.UUID
+    date: dt.date = Field(description="The day in Berlin.")
+    counter_id: uuid.UUID | None = Field(description="The counter asked for, or null for all.")
+    items: list[VisitRead] = Field(
+        description="Confirmed, checked-in, completed and no-show appointments of the day, in "
+        "order of their start; cancelled and unverified ones are left out."
+    )

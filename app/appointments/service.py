@@ -45,6 +45,7 @@ from app.appointments.errors import (
     TooManyPersons,
 )
 from app.appointments.models import (
+    BOOKING,
     AppointmentService,
     Booking,
     BranchCalendar,
@@ -57,7 +58,7 @@ from app.appointments.models import (
 )
 from app.appointments.repository import (
     BOOKINGS,
-    LIVE_STATUSES,
+    OCCUPYING_STATUSES,
     BookingRepository,
     BookingStatus,
     ClaimOutcome,
@@ -68,10 +69,9 @@ from app.core.audit import record
 from app.core.db import Database
 from app.core.i18n import Text
 from app.core.jobs.queue import emit
-from app.core.references import ReferenceKind, allocate
+from app.core.references import allocate
 from app.organisation.service import branch_service
 
-BOOKING = ReferenceKind(name="booking", prefix="T")
 DEFAULT_RANGE_DAYS = 14
 MAX_EARLIEST_CHUNK_DAYS = 16
 EARLIEST_PROBE_UNITS = 64
@@ -405,7 +405,7 @@ class CalendarService:
             select(Booking)
             .where(
                 Booking.branch_id == branch_id,
-                Booking.status.in_(LIVE_STATUSES),
+                Booking.status.in_(OCCUPYING_STATUSES),
                 Booking.starts_at <= max(starts),
                 Booking.ends_at > min(starts),
             )

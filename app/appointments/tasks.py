@@ -1,5 +1,6 @@
 """Jobs of the calendar: release new days, give expired holds' and cancelled bookings' slots
-back, remind citizens, and end what the cap and retention no longer need.
+back, remind citizens, mark the citizens who did not come as no-shows, and end what the cap
+and retention no longer need.
 
 Releasing days and expiring holds are not needed for correctness: availability and holds
 release missing days on demand, and a claim reclaims the expired holds in its way. The jobs
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.appointments.booking_service import booking_service
+from app.appointments.branch_day import branch_day_service
 from app.appointments.service import calendar_service, hold_service
 from app.core.db import utcnow
 from app.core.jobs.registry import JobContext, JobRegistry
@@ -24,6 +26,7 @@ RETURN_CAPACITY_JOB = "appointments.return_capacity"
 REMIND_JOB = "appointments.send_reminders"
 SETTLE_QUOTAS_JOB = "appointments.settle_quotas"
 ERASE_JOB = "appointments.erase_personal_data"
+NO_SHOW_JOB = "appointments.mark_no_shows"
 
 
 def appointments_registry() -> JobRegistry:
@@ -55,10 +58,15 @@ def appointments_registry() -> JobRegistry:
     async def erase(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
         await booking_service.erase_personal_data(session, utcnow(), context.settings)
 
+    @registry.job(NO_SHOW_JOB)
+    async def no_shows(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
+        await branch_day_service.mark_no_shows_due(session, utcnow(), context.settings)
+
     registry.every(timedelta(minutes=15), RELEASE_JOB)
     registry.every(timedelta(minutes=1), EXPIRE_JOB)
     registry.every(timedelta(minutes=1), RETURN_CAPACITY_JOB)
     registry.every(timedelta(minutes=5), REMIND_JOB)
     registry.every(timedelta(minutes=15), SETTLE_QUOTAS_JOB)
     registry.every(timedelta(hours=1), ERASE_JOB)
+    registry.every(timedelta(minutes=1), NO_SHOW_JOB)
     return registry
