@@ -34,7 +34,7 @@ from tests.fixtures.auth import RETURN_TO, sign_in
 from tests.fixtures.live_server import seeded_server
 
 OPENAPI = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 50
 
 # A provider's callback with a state no login started is refused with 400, however well-formed
 # the state is: it is the browser coming back from a sign-in, and none is waiting for it. It
