@@ -638,8 +638,8 @@ class AvailabilityService:
         branch_ids: list[uuid.UUID] | None,
         now: datetime,
     ) -> dict[str, Any]:
-        """The first free start across the branches. The search reads one day, then two,
-        four, … (at most 16) at a time, and of each the first free units in time before all
+        """The first free start across the branches. The search reads two days, then four,
+        eight, … (at most 16) at a time, and of each the first free units in time before all
         of them: usually the answer is near, and then only a few dozen units are read."""
         terms, offers = await self._offers(connection, service_id, branch_ids)
         _check_persons(terms, persons, pointer="#/query/persons")
@@ -648,13 +648,16 @@ class AvailabilityService:
             return {**answer, "earliest": None}
         window = Window.of(terms, now)
         first = local_day(now)
-        chunk_days = 1
+        # One check that the whole horizon is released, rather than one per chunk; and
+        # today with tomorrow first, since late in the day the lead time leaves today empty.
+        await calendar_service.ensure_released(
+            database, connection, [offer.branch_id for offer in offers], first, window.last_day
+        )
+        chunk_days = 2
         while first <= window.last_day:
             last = min(first + timedelta(days=chunk_days - 1), window.last_day)
             chunk_days = min(chunk_days * 2, MAX_EARLIEST_CHUNK_DAYS)
-            found = await self._earliest_between(
-                database, connection, offers, persons, first, last, now
-            )
+            found = await self._earliest_between(connection, offers, persons, first, last, now)
             if found is not None:
                 start, branch_id = found
                 return {
@@ -666,7 +669,6 @@ class AvailabilityService:
 
     async def _earliest_between(
         self,
-        database: Database,
         connection: AsyncConnection,
         offers: list[Offer],
         persons: int,
@@ -679,9 +681,7 @@ class AvailabilityService:
         earlier start would have ended before the last of them was read. Else all are read."""
         if last < first:
             return None
-        branch_ids, start, end = await self._released_range(
-            database, connection, offers, first, last, now
-        )
+        branch_ids, start, end = _instants(offers, first, last, now)
         free, complete_before = await bookings.first_free_units(
             connection, branch_ids, start, end, now, EARLIEST_PROBE_UNITS
         )
@@ -721,12 +721,19 @@ class AvailabilityService:
     ) -> tuple[list[uuid.UUID], datetime, datetime]:
         """The offering branches and the instants to read from `first` to `last`, whose
         days are released by now."""
-        branch_ids = [offer.branch_id for offer in offers]
         await calendar_service.ensure_released(
-            database, connection, branch_ids, local_day(now), last
+            database, connection, [offer.branch_id for offer in offers], local_day(now), last
         )
-        window = Window.of(offers[0].service, now)
-        return branch_ids, max(day_bounds(first)[0], window.earliest), day_bounds(last)[1]
+        return _instants(offers, first, last, now)
+
+
+def _instants(
+    offers: list[Offer], first: date, last: date, now: datetime
+) -> tuple[list[uuid.UUID], datetime, datetime]:
+    """The offering branches and the instants to read from `first` to `last`."""
+    window = Window.of(offers[0].service, now)
+    branch_ids = [offer.branch_id for offer in offers]
+    return branch_ids, max(day_bounds(first)[0], window.earliest), day_bounds(last)[1]
 
 
 def _bookable(
