@@ -53,6 +53,7 @@ from bench.holds import (
     run_holds_wrk,
     with_tokens,
 )
+from bench.http_baseline import non_negative_int, positive_int
 from bench.loadgen import fetch, run_on_uvloop
 from bench.rathaus import BenchError
 from bench.server import RunningServer, project_server
@@ -126,19 +127,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Load-test the appointment calendar's reads, holds and confirmations on a "
         "city-scale data set, on SQLite and PostgreSQL.",
     )
-    parser.add_argument("--workers", type=_positive_int, default=2, help="Server processes (2).")
+    parser.add_argument("--workers", type=positive_int, default=2, help="Server processes (2).")
     parser.add_argument(
-        "--clients", type=_positive_int, default=8, help="Concurrent clients, every scenario (8)."
+        "--clients", type=positive_int, default=8, help="Concurrent clients, every scenario (8)."
     )
-    parser.add_argument("--duration", type=_positive_int, default=10, help="Seconds measured (10).")
+    parser.add_argument("--duration", type=positive_int, default=10, help="Seconds measured (10).")
     parser.add_argument(
-        "--warmup", type=_non_negative_int, default=2, help="Unmeasured seconds first (2)."
+        "--warmup", type=non_negative_int, default=2, help="Unmeasured seconds first (2)."
     )
-    parser.add_argument("--rounds", type=_positive_int, default=3, help="Rounds; medians (3).")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="Rounds; medians (3).")
     parser.add_argument("--generator", choices=GENERATOR_CHOICES, default="auto")
     parser.add_argument(
         "--bookings-per-second",
-        type=_positive_int,
+        type=positive_int,
         default=300,
         help="Confirmations to prepare starts and citizens for, per second of holds load "
         "(300, the highest target); a client that runs out counts as an error.",
@@ -157,20 +158,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="Also write the figures here.")
     return parser.parse_args(argv)
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
-def _non_negative_int(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return number
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -202,22 +202,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Load-test the project's /healthz and branch list against minimal reference "
         "apps, on SQLite and PostgreSQL.",
     )
-    parser.add_argument("--workers", type=_positive_int, default=2, help="Server processes (2).")
+    parser.add_argument("--workers", type=positive_int, default=2, help="Server processes (2).")
     parser.add_argument(
-        "--connections", type=_positive_int, default=32, help="Concurrent keep-alive connections."
+        "--connections", type=positive_int, default=32, help="Concurrent keep-alive connections."
     )
     parser.add_argument(
-        "--duration", type=_positive_int, default=10, help="Seconds measured per scenario (10)."
+        "--duration", type=positive_int, default=10, help="Seconds measured per scenario (10)."
     )
     parser.add_argument(
         "--warmup",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=2,
         help="Seconds of unmeasured load before each measurement (2).",
     )
     parser.add_argument(
         "--rounds",
-        type=_positive_int,
+        type=positive_int,
         default=3,
         help="Times every scenario is measured; the figures are medians (3).",
     )
@@ -229,7 +229,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--reference-pool-size",
-        type=_positive_int,
+        type=positive_int,
         help="Pool size (and half as many overflow) of the reference app's engine, per worker "
         "(default: the project's, RATHAUS_DATABASE_POOL_SIZE or its default).",
     )
@@ -248,14 +248,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _positive_int(value: str) -> int:
+def positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return number
 
 
-def _non_negative_int(value: str) -> int:
+def non_negative_int(value: str) -> int:
     number = int(value)
     if number < 0:
         raise argparse.ArgumentTypeError("must not be negative")
