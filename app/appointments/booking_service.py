@@ -52,8 +52,10 @@ from app.appointments.service import (
     hold_service,
 )
 from app.core.config import Settings
+from app.core.db import rowcount
 from app.core.i18n import Language
 from app.core.principal import Principal
+from app.core.sealing import token_hash
 from app.core.state_machine import InvalidTransition
 from app.notifications.service import Attachment, Recipient, RecipientKind, notification_service
 from app.organisation.service import branch_service
@@ -75,10 +77,6 @@ def citizen_key(settings: Settings, principal: Principal) -> str:
 
 def email_key(settings: Settings, email: str) -> str:
     return _keyed(settings, "person", f"email:{email.casefold()}")
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def link_signature(settings: Settings, booking_id: uuid.UUID) -> str:
@@ -506,7 +504,7 @@ class BookingService:
             )
             .execution_options(synchronize_session=False)
         )
-        return int(getattr(erased, "rowcount", 0) or 0)
+        return rowcount(erased)
 
     # Helpers
 

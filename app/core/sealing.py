@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -52,3 +53,9 @@ class Sealer:
             ).decode()
         except (InvalidTag, ValueError, binascii.Error):
             return None
+
+
+def token_hash(value: str) -> str:
+    """What is kept of a random secret that only needs comparing (a one-time code, a refresh
+    or manage token): its SHA-256, which reveals nothing of a value with that much entropy."""
+    return hashlib.sha256(value.encode()).hexdigest()

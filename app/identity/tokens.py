@@ -9,7 +9,6 @@ ends, and that revocation is committed with the refusal.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import uuid
@@ -27,6 +26,7 @@ from app.core.auth import InvalidAccessToken
 from app.core.db import utcnow
 from app.core.i18n import Text
 from app.core.principal import ClientScope, LevelOfAssurance, Principal, PrincipalType, RoleGrant
+from app.core.sealing import token_hash
 from app.identity.adapters.oidc import pkce_challenge
 from app.identity.clients import authenticate_client
 from app.identity.context import IdentityContext
@@ -49,11 +49,6 @@ class TokenPair:
     refresh_token: str | None
     level: LevelOfAssurance | None
     scope: str | None = None
-
-
-def token_hash(value: str) -> str:
-    """Codes and refresh tokens are stored only as this hash."""
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 async def new_session_with_code(
