@@ -48,7 +48,23 @@ CONFIG = SchemathesisConfig.from_dict(
                     "positive_data_acceptance": {"expected-statuses": ["2xx", "3xx", "400", "404"]},
                     "negative_data_rejection": {"enabled": False},
                 },
-            }
+            },
+            # A range of dates that each are well-formed can still be one the report cannot
+            # cover (`to` before `from`, over 92 days, open data of a day not yet ended): JSON
+            # Schema cannot relate two parameters, so that 422 is the description's.
+            {
+                "include-operation-id": [
+                    "appointments_statistics",
+                    "appointments_statistics_csv",
+                    "appointments_open_data",
+                    "appointments_open_data_csv",
+                ],
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": ["2xx", "3xx", "401", "403", "404", "422"]
+                    },
+                },
+            },
         ]
     }
 )

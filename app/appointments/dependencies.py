@@ -8,10 +8,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.core.auth import Access
 from app.core.config import Settings
 from app.core.db import Database, utcnow
 from app.core.i18n import Text
 from app.core.limiter import Quota
+from app.core.principal import Principal, PrincipalType, Role
 from app.core.ratelimit import RateLimited
 
 
@@ -62,3 +64,11 @@ AppSettings = Annotated[Settings, Depends(app_settings)]
 AppDatabase = Annotated[Database, Depends(app_database)]
 AvailabilityRateLimit = Depends(reads_allowed)
 HoldRateLimit = Depends(holds_allowed)
+
+
+BRANCH_WORKER = Access(
+    frozenset({PrincipalType.staff}), some_role=frozenset({Role.branch_staff, Role.supervisor})
+)
+BranchWorker = Annotated[Principal, Depends(BRANCH_WORKER)]
+"""Staff of some branch, a supervisor or an administrator: who may come near a branch's
+figures at all. Which branches exactly needs the database, and is checked after."""

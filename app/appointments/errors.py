@@ -279,3 +279,17 @@ class CounterNotAtBranch(AppointmentInputRefused):
         de="Dieser Schalter gehört nicht zum Standort des Termins oder ist außer Betrieb.",
         en="This counter does not belong to the appointment's branch or is out of service.",
     )
+
+
+class StatisticsRangeRefused(AppointmentInputRefused):
+    slug = "statistics-range-refused"
+    pointer = "#/query/to"
+    title = Text(de="Ungültiger Zeitraum", en="Invalid date range")
+    default_detail = Text(
+        de="Der Zeitraum beginnt mit 'from', endet mit 'to' und umfasst höchstens 92 Tage.",
+        en="The range starts at 'from', ends at 'to' and covers at most 92 days.",
+    )
+    only_ended_days: ClassVar[Text] = Text(
+        de="Offene Daten gibt es nur für Tage, die schon vorbei sind: 'to' muss vor heute liegen.",
+        en="Open data covers only days that have ended: 'to' must be before today.",
+    )

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Response, status
@@ -56,6 +55,7 @@ from app.core.auth import Citizen, OptionalCitizen
 from app.core.caching import IfNoneMatchHeader, cached_json, cached_responses
 from app.core.idempotency import IdempotencyKey
 from app.core.routing import api_router, merge_responses, problem_responses
+from app.core.schemas import IsoDate
 from app.core.state_machine import InvalidTransition
 from app.core.uow import ReadConnection, ReadSession, WriteSession
 from app.organisation.errors import BranchNotFound
@@ -131,10 +131,10 @@ async def availability(
     persons: Persons = 1,
     branch_ids: BranchIds = None,
     first: Annotated[
-        date | None, Query(alias="from", description="First day (Berlin); default today.")
+        IsoDate | None, Query(alias="from", description="First day (Berlin); default today.")
     ] = None,
     last: Annotated[
-        date | None, Query(alias="to", description="Last day (Berlin), inclusive.")
+        IsoDate | None, Query(alias="to", description="Last day (Berlin), inclusive.")
     ] = None,
     if_none_match: IfNoneMatchHeader = None,
 ) -> Response:

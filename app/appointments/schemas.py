@@ -392,3 +392,101 @@ class BranchDayRead(BaseModel):
         description="Confirmed, checked-in, completed and no-show appointments of the day, in "
         "order of their start; cancelled and unverified ones are left out."
     )
+
+
+STATISTICS_DAY_EXAMPLE: dict[str, Any] = {
+    "date": "2027-03-29",
+    "branch_id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+    "branch_code": "hoerde",
+    "branch_name": "Bürgerdienste Hörde",
+    "slots_offered": 336,
+    "slots_booked": 301,
+    "appointments_booked": 188,
+    "appointments_used": 165,
+    "appointments_no_show": 17,
+    "appointments_cancelled": 9,
+    "no_show_rate": 0.0934,
+    "waiting_seconds_median": 240,
+    "waiting_seconds_p90": 780,
+    "service_seconds_median": 540,
+    "walk_ins_served": 61,
+    "walk_ins_turned_away": 4,
+}
+
+
+class StatisticsDay(BaseModel):
+    """One branch's figures for one day (Berlin)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [STATISTICS_DAY_EXAMPLE]})
+
+    date: dt.date = Field(description="The day in Berlin.")
+    branch_id: uuid.UUID
+    branch_code: str = Field(description="The branch's short code, e.g. `hoerde`.")
+    branch_name: str
+    slots_offered: int = Field(
+        description="Slot units the online calendar offered that day (the counters' online "
+        "share of the opening hours, after closures), booked or not."
+    )
+    slots_booked: int = Field(description="Slot units taken by booked appointments.")
+    appointments_booked: int = Field(
+        description="Appointments of the day that were booked: confirmed, checked in, "
+        "completed or missed; holds that lapsed and cancelled ones are not counted."
+    )
+    appointments_used: int = Field(description="Booked appointments the citizen came to.")
+    appointments_no_show: int = Field(description="Booked appointments nobody came to.")
+    appointments_cancelled: int = Field(description="Appointments of the day cancelled.")
+    no_show_rate: float | None = Field(
+        description="`appointments_no_show` among the appointments whose outcome is known "
+        "(used or missed), from 0 to 1; null before any is known."
+    )
+    waiting_seconds_median: int | None = Field(
+        description="Median waiting time from check-in (or drawing a walk-in ticket) to the "
+        "call; null without any call (in open data: with fewer than 5)."
+    )
+    waiting_seconds_p90: int | None = Field(
+        description="90th percentile of the same waiting times."
+    )
+    service_seconds_median: int | None = Field(
+        description="Median time at the counter of the completed visits; null without any "
+        "(in open data: with fewer than 5)."
+    )
+    walk_ins_served: int = Field(description="Walk-in tickets served at a counter.")
+    walk_ins_turned_away: int = Field(
+        description="Walk-ins refused a ticket because the day's walk-in capacity was gone."
+    )
+
+
+class StatisticsRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"from": "2027-03-29", "to": "2027-03-29", "items": [STATISTICS_DAY_EXAMPLE]}
+            ]
+        }
+    )
+
+    first: dt.date = Field(alias="from", description="The first day covered (Berlin).")
+    last: dt.date = Field(alias="to", description="The last day covered, inclusive.")
+    items: list[StatisticsDay] = Field(
+        description="One entry per day and branch, in order of day, then branch name; days a "
+        "branch was closed have zeros."
+    )
+
+
+class OpenDataRead(StatisticsRead):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "license": "dl-de/by-2-0",
+                    "license_url": "https://www.govdata.de/dl-de/by-2-0",
+                    "from": "2027-03-29",
+                    "to": "2027-03-29",
+                    "items": [STATISTICS_DAY_EXAMPLE],
+                }
+            ]
+        }
+    )
+
+    license: str = Field(description="The licence the city publishes the data under.")
+    license_url: str

@@ -118,6 +118,9 @@ class Access:
     level: LevelOfAssurance = LevelOfAssurance.low
     global_role: Role | None = None
     scope: ClientScope | None = None
+    # One of these roles in some scope (a department, a branch, or global): routes whose
+    # finer check needs the database refuse everybody without any of them before that.
+    some_role: frozenset[Role] = frozenset()
 
     async def __call__(
         self,
@@ -149,6 +152,8 @@ class Access:
             raise InsufficientLevel(self.level)
         if self.global_role is not None and not principal.has_role(self.global_role):
             raise MissingRole()
+        if self.some_role and not principal.holds_any(self.some_role):
+            raise MissingRole()
         if self.scope is not None and self.scope not in principal.scopes:
             raise MissingScope()
 
@@ -160,7 +165,7 @@ class Access:
             found.append(WrongPrincipalType)
         if self.level > LevelOfAssurance.low:
             found.append(InsufficientLevel)
-        if self.global_role is not None:
+        if self.global_role is not None or self.some_role:
             found.append(MissingRole)
         if self.scope is not None:
             found.append(MissingScope)

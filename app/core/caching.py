@@ -48,11 +48,23 @@ def _matches(if_none_match: str | None, tag: str) -> bool:
 def cached_json(content: Any, *, if_none_match: str | None, max_age_seconds: int) -> Response:
     """`content` as JSON with its ETag, or 304 when the client has it already."""
     body = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+    return cached_body(
+        body,
+        media_type="application/json",
+        if_none_match=if_none_match,
+        max_age_seconds=max_age_seconds,
+    )
+
+
+def cached_body(
+    body: bytes, *, media_type: str, if_none_match: str | None, max_age_seconds: int
+) -> Response:
+    """`body` with its ETag, or 304 when the client has it already."""
     tag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"ETag": tag, "Cache-Control": f"public, max-age={max_age_seconds}"}
     if _matches(if_none_match, tag):
         return Response(status_code=304, headers=headers)
-    return Response(content=body, media_type="application/json", headers=headers)
+    return Response(content=body, media_type=media_type, headers=headers)
 
 
 def cached_responses() -> dict[int | str, dict[str, Any]]:

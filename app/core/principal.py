@@ -7,6 +7,7 @@ identity package's business; what a principal is, is not.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
@@ -132,6 +133,11 @@ class Principal:
         """
         wanted = _with_implied(roles)
         return any(_grant_allows(grant, wanted, department_id, branch_id) for grant in self.grants)
+
+    def holds_any(self, roles: Iterable[Role]) -> bool:
+        """True if one of `roles` (or admin) is granted in any scope at all."""
+        wanted = _with_implied(tuple(roles)) | {Role.admin}
+        return any(grant.role in wanted for grant in self.grants)
 
     def visible(self, scope_type: ScopeType, *roles: Role) -> Visibility:
         """Which department or branch ids this principal may see in lists (inboxes, queues).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import RowMapping, select
@@ -122,6 +123,15 @@ class BranchService:
             select(Branch.id).where(Branch.code == code)
         )
         return branch_id
+
+    async def names(
+        self, session: AsyncSession, branch_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[str, str]]:
+        """The code and name of each of these branches, by id."""
+        rows = await session.execute(
+            select(Branch.id, Branch.code, Branch.name).where(Branch.id.in_(list(branch_ids)))
+        )
+        return {branch_id: (code, name) for branch_id, code, name in rows.all()}
 
 
 class DepartmentService:
