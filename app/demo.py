@@ -323,8 +323,9 @@ DEMO_SERVICES = (
     ),
 )
 
-# LeiKa keys are given where the federal catalogue's key was checked (Personalausweis
-# Ausstellung, Meldebescheinigung Ausstellung); the others are left empty rather than guessed.
+# LeiKa keys as public service portals use them (Personalausweis beantragen, Meldebescheinigung
+# beantragen, e.g. meineverwaltung.nrw/leistung/<key>); not checked against the federal
+# catalogue itself, so the other services' keys are left empty rather than guessed.
 
 # Counters (each with its online share in percent) and Saturday hours of the bigger branches;
 # the others have three counters and no Saturday.
