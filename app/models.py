@@ -12,6 +12,9 @@ from app.appointments.models import (
     Counter,
     OpeningHours,
     PersonQuota,
+    QueueCall,
+    WalkInBudget,
+    WalkInTicket,
 )
 from app.core.audit import AuditEntry
 from app.core.db import Base
@@ -60,9 +63,12 @@ __all__ = [
     "NotificationDelivery",
     "OpeningHours",
     "PersonQuota",
+    "QueueCall",
     "RateLimitCounter",
     "ReferenceNumber",
     "RefreshToken",
     "StaffRoleGrant",
     "StaffUser",
+    "WalkInBudget",
+    "WalkInTicket",
 ]

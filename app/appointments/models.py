@@ -223,6 +223,9 @@ class Booking(UUIDPrimaryKey, Base):
     # The staff member who checked the citizen in, completed the visit or marked the no-show
     # (null for the automatic no-show).
     handled_by: Mapped[uuid.UUID | None] = mapped_column()
+    # The last call to a counter ("call next" or a recall), and the staff member who made it.
+    called_at: Mapped[datetime | None] = mapped_column()
+    called_by: Mapped[uuid.UUID | None] = mapped_column()
     # Increases with each change the citizen's calendar must learn of (RFC 5545 SEQUENCE).
     sequence: Mapped[int] = mapped_column(default=0, server_default="0")
     version: Mapped[int] = mapped_column(default=1)
@@ -269,3 +272,84 @@ class CallNumberCounter(Base):
     branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     last: Mapped[int] = mapped_column()
+
+
+class WalkInBudget(Base):
+    """The walk-in share of one branch's capacity on one day, in slot units: the part of the
+    counters' open time that is not open to online booking (`100 - online_share_percent`),
+    from the same hours, closures and counters as `capacity_units`.
+
+    Drawing a ticket claims its units with one guarded
+    `UPDATE … SET used = used + n, last_number = last_number + 1 WHERE used + n <= capacity
+    RETURNING last_number`, which also hands out the ticket's number: a refused ticket draws
+    none. `capacity` is brought in line with the current rules at every draw, never below
+    what drawn tickets already use.
+    """
+
+    __tablename__ = "walk_in_budgets"
+    __table_args__ = (
+        CheckConstraint("used >= 0 AND used <= capacity", name="used_within_capacity"),
+        CheckConstraint("last_number >= 0", name="last_number_not_negative"),
+    )
+
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    capacity: Mapped[int] = mapped_column()
+    used: Mapped[int] = mapped_column(default=0)
+    last_number: Mapped[int] = mapped_column(default=0)
+
+
+class WalkInTicket(UUIDPrimaryKey, Base):
+    """A walk-in's ticket (Laufkundschaft) for a service at a branch on one day, with its own
+    call numbers (`W001`, …). It keeps its units of the day's walk-in budget whatever its
+    outcome, except when cancelled before it was called."""
+
+    __tablename__ = "walk_in_tickets"
+    __table_args__ = (
+        CheckConstraint("units >= 1", name="units_positive"),
+        CheckConstraint("persons >= 1", name="persons_positive"),
+        Index(None, "branch_id", "day", "number", unique=True),
+        Index(None, "branch_id", "day", "status"),
+    )
+
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"))
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointment_services.id"))
+    day: Mapped[date] = mapped_column(Date)
+    number: Mapped[int] = mapped_column()
+    call_number: Mapped[str] = mapped_column(String(CALL_NUMBER_LENGTH))
+    status: Mapped[str] = mapped_column(String(30))
+    units: Mapped[int] = mapped_column()
+    persons: Mapped[int] = mapped_column(default=1)
+    # Who drew it: a kiosk client (its public client id) or a staff member (their id).
+    drawn_by: Mapped[str] = mapped_column(String(100))
+    drawn_at: Mapped[datetime] = mapped_column()
+    called_at: Mapped[datetime | None] = mapped_column()
+    called_by: Mapped[uuid.UUID | None] = mapped_column()
+    counter_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("counters.id"))
+    completed_at: Mapped[datetime | None] = mapped_column()
+    service_seconds: Mapped[int | None] = mapped_column()
+    no_show_at: Mapped[datetime | None] = mapped_column()
+    cancelled_at: Mapped[datetime | None] = mapped_column()
+    handled_by: Mapped[uuid.UUID | None] = mapped_column()
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QueueCall(UUIDPrimaryKey, Base):
+    """One call of a waiting citizen to a counter: "call next" or a recall, of a checked-in
+    appointment (`booking_id`) or a walk-in ticket (`ticket_id`). The call-up display shows
+    the latest of the day."""
+
+    __tablename__ = "queue_calls"
+    __table_args__ = (
+        CheckConstraint("(booking_id IS NULL) <> (ticket_id IS NULL)", name="booking_or_ticket"),
+        Index(None, "branch_id", "called_at"),
+    )
+
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"))
+    call_number: Mapped[str] = mapped_column(String(CALL_NUMBER_LENGTH))
+    counter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("counters.id"))
+    called_at: Mapped[datetime] = mapped_column()
+    called_by: Mapped[uuid.UUID] = mapped_column()
+    booking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bookings.id"))
+    ticket_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("walk_in_tickets.id"))

@@ -41,6 +41,7 @@ class BookingStatus(StrEnum):
     cancelled = "cancelled"
     expired = "expired"
     checked_in = "checked_in"
+    called = "called"
     completed = "completed"
     no_show = "no_show"
 
@@ -55,6 +56,7 @@ LIVE_STATUSES = (
 OCCUPYING_STATUSES = (
     *LIVE_STATUSES,
     BookingStatus.checked_in,
+    BookingStatus.called,
     BookingStatus.completed,
     BookingStatus.no_show,
 )
@@ -75,8 +77,14 @@ BOOKINGS = StateMachine(
         Transition.of("cancel", LIVE_STATUSES, BookingStatus.cancelled),
         Transition.of("reschedule", [BookingStatus.confirmed], BookingStatus.confirmed),
         Transition.of("check_in", [BookingStatus.confirmed], BookingStatus.checked_in),
-        Transition.of("complete", [BookingStatus.checked_in], BookingStatus.completed),
+        Transition.of("call", [BookingStatus.checked_in], BookingStatus.called),
+        Transition.of("recall", [BookingStatus.called], BookingStatus.called),
+        Transition.of(
+            "complete", [BookingStatus.checked_in, BookingStatus.called], BookingStatus.completed
+        ),
         Transition.of("mark_no_show", [BookingStatus.confirmed], BookingStatus.no_show),
+        # Called to a counter, but did not come to it.
+        Transition.of("call_unanswered", [BookingStatus.called], BookingStatus.no_show),
     ],
     not_found=BookingNotFound,
     initial=BookingStatus.held,
@@ -87,6 +95,7 @@ BOOKINGS = StateMachine(
         BookingStatus.cancelled: Text(de="abgesagt", en="cancelled"),
         BookingStatus.expired: Text(de="abgelaufen", en="expired"),
         BookingStatus.checked_in: Text(de="angemeldet", en="checked in"),
+        BookingStatus.called: Text(de="aufgerufen", en="called"),
         BookingStatus.completed: Text(de="erledigt", en="completed"),
         BookingStatus.no_show: Text(de="nicht erschienen", en="no-show"),
     },

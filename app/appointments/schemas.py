@@ -282,6 +282,7 @@ class VisitStatus(StrEnum):
 
     confirmed = "confirmed"
     checked_in = "checked_in"
+    called = "called"
     completed = "completed"
     no_show = "no_show"
 
