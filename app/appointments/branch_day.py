@@ -37,7 +37,7 @@ from app.core.state_machine import InvalidTransition
 from app.organisation.service import branch_service, department_service
 
 CALL_NUMBER_PREFIX = "A"
-"""Call numbers of appointments; walk-in tickets will get a prefix of their own."""
+"""Call numbers of appointments; walk-in tickets' start with `W` (`tickets.TICKET_PREFIX`)."""
 NO_SHOW_BATCH = 200
 DAY_STATUSES = tuple(VisitStatus)
 
@@ -80,6 +80,7 @@ def visit_json(booking: Booking, service: AppointmentService) -> dict[str, Any]:
         "call_number": booking.call_number,
         "counter_id": str(booking.counter_id) if booking.counter_id else None,
         "checked_in_at": rfc3339(booking.checked_in_at) if booking.checked_in_at else None,
+        "called_at": rfc3339(booking.called_at) if booking.called_at else None,
         "completed_at": rfc3339(booking.completed_at) if booking.completed_at else None,
         "service_seconds": booking.service_seconds,
     }
@@ -177,9 +178,12 @@ class BranchDayService:
     async def complete(
         self, session: AsyncSession, access: BranchAccess, booking_id: uuid.UUID, now: datetime
     ) -> dict[str, Any]:
-        """Close a checked-in visit, recording how long it took."""
+        """Close a called (or checked-in) visit, recording how long it took: from the call,
+        or without one from the later of the check-in and the start."""
         booking = await self._visible(session, access, booking_id)
-        served_from = max(booking.checked_in_at or booking.starts_at, booking.starts_at)
+        served_from = booking.called_at or max(
+            booking.checked_in_at or booking.starts_at, booking.starts_at
+        )
         seconds = max(0, int((now - served_from).total_seconds()))
         completed = await self._apply(
             session,
@@ -194,18 +198,19 @@ class BranchDayService:
     async def mark_no_show(
         self, session: AsyncSession, access: BranchAccess, booking_id: uuid.UUID, now: datetime
     ) -> dict[str, Any]:
-        """Mark a confirmed booking whose start has passed as a no-show. Its units stay
-        taken; it no longer counts against the person's cap."""
+        """Mark a confirmed booking whose start has passed, or a called citizen who did not
+        come to the counter, as a no-show. Its units stay taken; it no longer counts against
+        the person's cap."""
         booking = await self._visible(session, access, booking_id)
-        if booking.status == BookingStatus.confirmed and booking.starts_at > now:
-            raise AppointmentNotBegun()
-        no_show = await self._apply(
-            session,
-            booking_id,
-            "mark_no_show",
-            [Booking.starts_at <= now],
-            {"no_show_at": now, "handled_by": access.principal.id},
-        )
+        values: dict[str, Any] = {"no_show_at": now, "handled_by": access.principal.id}
+        if booking.status == BookingStatus.called:
+            no_show = await self._apply(session, booking_id, "call_unanswered", [], values)
+        else:
+            if booking.status == BookingStatus.confirmed and booking.starts_at > now:
+                raise AppointmentNotBegun()
+            no_show = await self._apply(
+                session, booking_id, "mark_no_show", [Booking.starts_at <= now], values
+            )
         await bookings.leave_quota(session, booking_id)
         return await self._visit(session, no_show)
 

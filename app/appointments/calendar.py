@@ -141,6 +141,24 @@ def day_capacity(day: date, rules: DayRules) -> dict[datetime, int]:
     return capacity
 
 
+def day_walk_in_units(day: date, rules: DayRules) -> int:
+    """The walk-in budget of one branch on one day, in slot units: the counters' open units
+    (the branch open, neither it nor the counter closed) less the day's online capacity
+    (`day_capacity`, whose total is the rounded sum of the online shares). So each counter
+    gives walk-ins its `100 - online_share_percent` of the units it is open, and online
+    capacity and walk-in budget add up to exactly the open units: they never disagree."""
+    if holiday_name(day) is not None:
+        return 0
+    step = timedelta(minutes=rules.unit_minutes)
+    open_units = 0
+    for start in unit_starts(day, rules.periods, rules.unit_minutes):
+        end = start + step
+        if _overlaps(rules.branch_closures, start, end):
+            continue
+        open_units += sum(1 for c in rules.counters if not _overlaps(c.closures, start, end))
+    return open_units - sum(day_capacity(day, rules).values())
+
+
 def is_aligned(instant: datetime, unit_minutes: int) -> bool:
     """Whether `instant` can start a unit: units start on whole multiples of their length
     within the hour (the length divides 60, and Berlin's offsets are whole hours)."""

@@ -293,3 +293,54 @@ class StatisticsRangeRefused(AppointmentInputRefused):
         de="Offene Daten gibt es nur für Tage, die schon vorbei sind: 'to' muss vor heute liegen.",
         en="Open data covers only days that have ended: 'to' must be before today.",
     )
+
+
+class WalkInCapacityExhausted(Conflict):
+    slug = "walk-in-capacity-exhausted"
+    title = Text(de="Keine Wartenummern mehr für heute", en="No more tickets today")
+    default_detail = Text(
+        de="Die Zeit, die dieser Standort heute für Besuche ohne Termin hat, ist vergeben. "
+        "Bitte buchen Sie online oder am Telefon einen Termin, oder kommen Sie an einem "
+        "anderen Tag wieder.",
+        en="The time this branch has for visits without an appointment today is taken. "
+        "Please book an appointment online or by phone, or come back another day.",
+    )
+
+    def __init__(self, detail: Text | None = None) -> None:
+        # The refusal is counted (the day's walk-ins turned away), so it keeps its change.
+        super().__init__(detail, keeps_changes=True)
+
+
+WALK_INS_CLOSED = Text(
+    de="Der Standort nimmt heute keine Besuche ohne Termin mehr an (geschlossen, Feiertag "
+    "oder nach der Öffnungszeit).",
+    en="The branch takes no more visits without an appointment today (closed, a public "
+    "holiday or after its opening hours).",
+)
+
+
+class TicketNotFound(NotFound):
+    slug = "walk-in-ticket-not-found"
+    title = Text(de="Wartenummer nicht gefunden", en="Ticket not found")
+    default_detail = Text(
+        de="Eine Wartenummer mit dieser Kennung gibt es nicht.",
+        en="There is no walk-in ticket with this id.",
+    )
+
+
+class CounterNotFound(NotFound):
+    slug = "counter-not-found"
+    title = Text(de="Schalter nicht gefunden", en="Counter not found")
+    default_detail = Text(
+        de="Diesen Schalter gibt es an diesem Standort nicht, oder er ist außer Betrieb.",
+        en="This branch has no such counter, or it is out of service.",
+    )
+
+
+class QueueEmpty(Conflict):
+    slug = "queue-empty"
+    title = Text(de="Niemand wartet", en="Nobody is waiting")
+    default_detail = Text(
+        de="Für diesen Schalter wartet gerade niemand, der aufgerufen werden kann.",
+        en="Nobody who can be called to this counter is waiting right now.",
+    )

@@ -283,7 +283,8 @@ class WalkInBudget(Base):
     `UPDATE … SET used = used + n, last_number = last_number + 1 WHERE used + n <= capacity
     RETURNING last_number`, which also hands out the ticket's number: a refused ticket draws
     none. `capacity` is brought in line with the current rules at every draw, never below
-    what drawn tickets already use.
+    what drawn tickets already use; online capacity and walk-in budget together are exactly
+    the counters' open units of the day (`calendar.day_walk_in_units`).
     """
 
     __tablename__ = "walk_in_budgets"
@@ -297,6 +298,8 @@ class WalkInBudget(Base):
     capacity: Mapped[int] = mapped_column()
     used: Mapped[int] = mapped_column(default=0)
     last_number: Mapped[int] = mapped_column(default=0)
+    # Tickets refused because the day's walk-in capacity was gone, for the day's figures.
+    turned_away: Mapped[int] = mapped_column(default=0)
 
 
 class WalkInTicket(UUIDPrimaryKey, Base):

@@ -28,6 +28,7 @@ from app.appointments.models import (
     CapacityUnit,
     PersonQuota,
 )
+from app.appointments.tickets import WalkInInvariantReport, walk_in_budgets
 from app.core.db import rowcount
 from app.core.errors import AppError
 from app.core.i18n import Text
@@ -116,10 +117,13 @@ class InvariantReport:
     over_capacity: list[tuple[uuid.UUID, datetime]] = field(default_factory=list)
     miscounted: list[tuple[uuid.UUID, datetime, int, int]] = field(default_factory=list)
     bookings_without_units: list[uuid.UUID] = field(default_factory=list)
+    walk_ins: WalkInInvariantReport = field(default_factory=WalkInInvariantReport)
 
     @property
     def ok(self) -> bool:
-        return not (self.over_capacity or self.miscounted or self.bookings_without_units)
+        return self.walk_ins.ok and not (
+            self.over_capacity or self.miscounted or self.bookings_without_units
+        )
 
 
 def _units_between(
@@ -514,4 +518,5 @@ class BookingRepository:
             )
         )
         report.bookings_without_units = list(missing)
+        report.walk_ins = await walk_in_budgets.invariant_report(session)
         return report

@@ -333,8 +333,9 @@ VISIT_EXAMPLE: dict[str, JsonValue] = {
     "call_number": "A017",
     "counter_id": "6a1f0c2e-8d4b-4e7a-9c3f-2b1d0e9f8a7c",
     "checked_in_at": "2027-03-29T07:52:10+02:00",
+    "called_at": "2027-03-29T08:00:20+02:00",
     "completed_at": "2027-03-29T08:14:40+02:00",
-    "service_seconds": 880,
+    "service_seconds": 860,
 }
 
 
@@ -346,8 +347,8 @@ class VisitRead(BaseModel):
     id: uuid.UUID
     reference: str = Field(description="What the citizen quotes, e.g. `T-4KQ7-M9X8`.")
     status: VisitStatus = Field(
-        description="`confirmed` (expected), `checked_in` (waiting or being served), "
-        "`completed` or `no_show`."
+        description="`confirmed` (expected), `checked_in` (waiting), `called` (called to "
+        "`counter_id`, being served), `completed` or `no_show`."
     )
     status_label: LocalizedText
     service_id: uuid.UUID
@@ -365,10 +366,13 @@ class VisitRead(BaseModel):
     )
     counter_id: uuid.UUID | None = Field(description="The counter the citizen was sent to.")
     checked_in_at: Start | None
+    called_at: Start | None = Field(
+        description="The last call to a counter (`appointments_call_next` or a recall)."
+    )
     completed_at: Start | None
     service_seconds: int | None = Field(
-        description="How long the visit took, from the later of the check-in and the start "
-        "to its completion."
+        description="How long the visit took: from the call to its completion, or, completed "
+        "without a call, from the later of the check-in and the start."
     )
 
 

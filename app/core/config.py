@@ -177,6 +177,11 @@ class Settings(BaseSettings):
     cancelled_capacity_delay_min_seconds: int = Field(default=300, ge=0, le=86_400)
     cancelled_capacity_delay_max_seconds: int = Field(default=1800, ge=0, le=86_400)
     no_show_after_minutes: int = Field(default=15, ge=1, le=240)
+    # The call rule of the branch's queue (app/appointments/call_order.py): an appointment
+    # is due from this many minutes before its start, and keeps its priority if checked in
+    # no later than this many minutes after it.
+    queue_early_minutes: int = Field(default=5, ge=0, le=120)
+    queue_late_minutes: int = Field(default=5, ge=0, le=240)
     branch_supervisor_department: str = Field(default="33", pattern=r"^[A-Za-z0-9_-]{1,20}$")
     oidc_providers: list[OidcProviderSettings] = Field(default_factory=list)
     oidc_max_id_token_bytes: int = Field(default=65_536, ge=4096, le=1_048_576)

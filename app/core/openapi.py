@@ -66,6 +66,8 @@ CLIENT_SCOPE_DESCRIPTIONS = {
     ClientScope.applications_export: "Export applications to a back-office system.",
     ClientScope.payments_reconcile: "Reconcile payments with the city's cash office.",
     ClientScope.appointments_read: "Read appointments of the client's branches.",
+    ClientScope.appointments_tickets: "Draw walk-in tickets at the branches' ticket points "
+    "(a kiosk client).",
 }
 
 HEADERS: dict[str, dict[str, Any]] = {

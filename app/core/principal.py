@@ -73,6 +73,7 @@ class ClientScope(StrEnum):
     applications_export = "applications:export"
     payments_reconcile = "payments:reconcile"
     appointments_read = "appointments:read"
+    appointments_tickets = "appointments:tickets"
 
 
 @dataclass(frozen=True, slots=True)

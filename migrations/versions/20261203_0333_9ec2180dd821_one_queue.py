@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("capacity", sa.Integer(), nullable=False),
         sa.Column("used", sa.Integer(), nullable=False),
         sa.Column("last_number", sa.Integer(), nullable=False),
+        sa.Column("turned_away", sa.Integer(), nullable=False),
         sa.CheckConstraint(
             "last_number >= 0", name=op.f("ck_walk_in_budgets_last_number_not_negative")
         ),
