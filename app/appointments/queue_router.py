@@ -36,9 +36,9 @@ from app.appointments.queue_schemas import (
     TicketCreate,
     TicketRead,
 )
-from app.core.auth import Access, MissingRole, MissingScope, Staff
+from app.core.auth import Access, MissingRole, Staff
 from app.core.idempotency import IdempotencyKey
-from app.core.principal import Principal, PrincipalType
+from app.core.principal import ClientScope, Principal, PrincipalType
 from app.core.routing import api_router, problem_responses
 from app.core.state_machine import InvalidTransition
 from app.core.uow import ReadSession, WriteSession
@@ -46,7 +46,9 @@ from app.organisation.errors import BranchNotFound
 
 router = api_router("appointments", prefix="/api/v1/appointments")
 
-KIOSK_OR_STAFF = Access(frozenset({PrincipalType.client, PrincipalType.staff}))
+KIOSK_OR_STAFF = Access(
+    frozenset({PrincipalType.client, PrincipalType.staff}), scope=ClientScope.appointments_tickets
+)
 KioskOrStaff = Annotated[Principal, Depends(KIOSK_OR_STAFF)]
 
 WHO_MAY = (
@@ -94,7 +96,6 @@ BookingId = Annotated[
     "same ticket, not a second one. An unknown service is 404, a branch that does not offer "
     "it 422 `service-not-offered`, too many persons 422 `too-many-persons`.",
     responses=problem_responses(
-        MissingScope,
         MissingRole,
         ServiceNotFound,
         BranchNotFound,
