@@ -406,3 +406,23 @@ async def test_bad_input_gets_a_problem_and_changes_nothing(
     assert await session.scalar(select(func.count(WalkInTicket.id))) == 0
     assert await session.scalar(select(func.count(QueueCall.id))) == 0
     await assert_invariant_holds(session)
+
+
+async def test_a_kiosk_retrying_with_its_idempotency_key_gets_the_same_ticket(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    branches: Branches,
+    kiosk: dict[str, str],
+) -> None:
+    stand_at(app, monday_at(9, 0))
+    headers = {**kiosk, "Idempotency-Key": "kiosk-1-print-0042"}
+
+    first = await draw(client, headers, branches.hoerde)
+    retry = await draw(client, headers, branches.hoerde)
+
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json()["id"] == first.json()["id"]
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert (await draw(client, kiosk, branches.hoerde)).json()["call_number"] == "W002"
+    await assert_invariant_holds(session)
