@@ -104,7 +104,8 @@ async def check_in(
     summary="Mark an appointment as a no-show",
     description="For a `confirmed` appointment whose start has passed (before it, 409 "
     "`appointment-not-begun`); a job does the same by itself 15 minutes after the start "
-    "(`RATHAUS_NO_SHOW_AFTER_MINUTES`). The booking no longer counts against the person's "
+    "(`RATHAUS_NO_SHOW_AFTER_MINUTES`). Also for a `called` appointment whose citizen did "
+    "not come to the counter (`appointments_call_next`). The booking no longer counts against the person's "
     "cap of open appointments; its slot is not given back to the online calendar. Any "
     "other status is 409 `invalid-state-transition`. A booking of a branch the caller does "
     f"not work at is 404, like an unknown one. {WHO_MAY}",
@@ -121,9 +122,10 @@ async def mark_no_show(
     "/bookings/{booking_id}/complete",
     response_model=VisitRead,
     summary="Close a visit, recording its service time",
-    description="For a `checked_in` appointment: it becomes `completed`, with "
-    "`completed_at` and `service_seconds`, the time from the later of the check-in and the "
-    "start until now. Completing twice, or a booking not checked in, is 409 "
+    description="For a `called` (or `checked_in`) appointment: it becomes `completed`, with "
+    "`completed_at` and `service_seconds`, the time from the call (`appointments_call_next`) "
+    "until now, or without a call from the later of the check-in and the start. Completing "
+    "twice, or a booking not checked in, is 409 "
     "`invalid-state-transition`. A booking of a branch the caller does not work at is 404, "
     f"like an unknown one. {WHO_MAY}",
     responses=problem_responses(BookingNotFound, InvalidTransition),
