@@ -323,7 +323,7 @@ class WalkInTicket(UUIDPrimaryKey, Base):
     status: Mapped[str] = mapped_column(String(30))
     units: Mapped[int] = mapped_column()
     persons: Mapped[int] = mapped_column(default=1)
-    # Who drew it: a kiosk client (its public client id) or a staff member (their id).
+    # Who drew it: `client:<public client id>` (a kiosk) or `staff:<staff user id>`.
     drawn_by: Mapped[str] = mapped_column(String(100))
     drawn_at: Mapped[datetime] = mapped_column()
     called_at: Mapped[datetime | None] = mapped_column()

@@ -24,7 +24,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.appointments.branch_day import BranchAccess, branch_day_service
-from app.appointments.calendar import day_bounds, day_walk_in_units, local_day, rfc3339, unit_starts
+from app.appointments.calendar import (
+    day_bounds,
+    day_walk_in_units,
+    holiday_name,
+    local_day,
+    rfc3339,
+    unit_starts,
+)
 from app.appointments.call_order import CallRule, QueueEntry, QueueKind, call_order
 from app.appointments.errors import (
     WALK_INS_CLOSED,
@@ -153,7 +160,7 @@ class QueueService:
             status=TicketStatus.waiting,
             units=units,
             persons=persons,
-            drawn_by=principal.key,
+            drawn_by=f"{principal.actor.type.value}:{principal.actor.id}",
             drawn_at=now,
         )
         session.add(ticket)
@@ -183,7 +190,11 @@ class QueueService:
         if rules is None:
             return 0, False
         starts = unit_starts(day, rules.periods, rules.unit_minutes)
-        open_now = bool(starts) and now < starts[-1] + timedelta(minutes=rules.unit_minutes)
+        open_now = (
+            bool(starts)
+            and now < starts[-1] + timedelta(minutes=rules.unit_minutes)
+            and holiday_name(day) is None
+        )
         return day_walk_in_units(day, rules), open_now
 
     async def _may_draw(

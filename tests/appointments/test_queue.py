@@ -128,6 +128,8 @@ async def test_kiosk_draws_numbered_tickets_until_the_walk_in_share_is_gone_then
     assert budget["turned_away"] == 2
 
     # Walk-ins took none of the online calendar, and the two shares add up to the open units.
+    drawn_by = await session.scalars(select(WalkInTicket.drawn_by).order_by(WalkInTicket.number))
+    assert [who.split(":")[0] for who in drawn_by][:3] == ["client", "client", "staff"]
     assert await used_units(session) == online_before
     start, end = day_bounds(MONDAY_DATE)
     await calendar_service.release_day(session, branches.hoerde.branch.id, MONDAY_DATE)
@@ -301,6 +303,13 @@ async def test_the_walk_in_budget_follows_closures_and_is_empty_on_closed_days(
     assert "nach der Öffnungszeit" in over.json()["detail"]
     stand_at(app, datetime(2027, 3, 27, 9, 0, tzinfo=UTC))  # a Saturday
     assert (await draw(client, kiosk, branches.hoerde)).status_code == 409
+    stand_at(app, datetime(2027, 3, 29, 7, 0, tzinfo=UTC))  # Easter Monday, 9:00
+    holiday = await draw(client, kiosk, branches.hoerde)
+    assert (holiday.status_code, holiday.json()["type"]) == (
+        409,
+        f"{PROBLEM}walk-in-capacity-exhausted",
+    )
+    assert "Feiertag" in holiday.json()["detail"]
     await assert_invariant_holds(session)
 
 
