@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from app.appointments.branch_day import branch_day_service
 from app.appointments.calendar import local_day
-from app.appointments.dependencies import AppSettings, Now
+from app.appointments.dependencies import AppSettings, BranchWorker, Now
 from app.appointments.errors import (
     BookingNotFound,
     CounterNotFound,
@@ -36,7 +36,7 @@ from app.appointments.queue_schemas import (
     TicketCreate,
     TicketRead,
 )
-from app.core.auth import Access, MissingRole, Staff
+from app.core.auth import Access, MissingRole
 from app.core.idempotency import IdempotencyKey
 from app.core.principal import ClientScope, Principal, PrincipalType
 from app.core.routing import api_router, problem_responses
@@ -128,7 +128,7 @@ async def draw_ticket(
     responses=problem_responses(TicketNotFound),
 )
 async def get_ticket(
-    ticket_id: TicketId, principal: Staff, session: ReadSession, settings: AppSettings
+    ticket_id: TicketId, principal: BranchWorker, session: ReadSession, settings: AppSettings
 ) -> JSONResponse:
     access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(await queue_service.ticket(session, access, ticket_id))
@@ -156,7 +156,7 @@ async def get_ticket(
 async def call_next(
     branch_id: BranchId,
     counter_id: CounterId,
-    principal: Staff,
+    principal: BranchWorker,
     session: WriteSession,
     settings: AppSettings,
     now: Now,
@@ -181,7 +181,7 @@ async def call_next(
 )
 async def queue(
     branch_id: BranchId,
-    principal: Staff,
+    principal: BranchWorker,
     session: ReadSession,
     settings: AppSettings,
     now: Now,
@@ -207,7 +207,7 @@ async def queue(
 )
 async def recent_calls(
     branch_id: BranchId,
-    principal: Staff,
+    principal: BranchWorker,
     session: ReadSession,
     settings: AppSettings,
     now: Now,
@@ -234,7 +234,11 @@ async def recent_calls(
     responses=problem_responses(BookingNotFound, InvalidTransition),
 )
 async def recall_booking(
-    booking_id: BookingId, principal: Staff, session: WriteSession, settings: AppSettings, now: Now
+    booking_id: BookingId,
+    principal: BranchWorker,
+    session: WriteSession,
+    settings: AppSettings,
+    now: Now,
 ) -> JSONResponse:
     access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(await queue_service.recall_booking(session, access, booking_id, now))
@@ -250,7 +254,11 @@ async def recall_booking(
     responses=problem_responses(TicketNotFound, InvalidTransition),
 )
 async def recall_ticket(
-    ticket_id: TicketId, principal: Staff, session: WriteSession, settings: AppSettings, now: Now
+    ticket_id: TicketId,
+    principal: BranchWorker,
+    session: WriteSession,
+    settings: AppSettings,
+    now: Now,
 ) -> JSONResponse:
     access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(await queue_service.recall_ticket(session, access, ticket_id, now))
@@ -266,7 +274,11 @@ async def recall_ticket(
     responses=problem_responses(TicketNotFound, InvalidTransition),
 )
 async def complete_ticket(
-    ticket_id: TicketId, principal: Staff, session: WriteSession, settings: AppSettings, now: Now
+    ticket_id: TicketId,
+    principal: BranchWorker,
+    session: WriteSession,
+    settings: AppSettings,
+    now: Now,
 ) -> JSONResponse:
     access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(await queue_service.complete_ticket(session, access, ticket_id, now))
@@ -281,7 +293,11 @@ async def complete_ticket(
     responses=problem_responses(TicketNotFound, InvalidTransition),
 )
 async def mark_ticket_no_show(
-    ticket_id: TicketId, principal: Staff, session: WriteSession, settings: AppSettings, now: Now
+    ticket_id: TicketId,
+    principal: BranchWorker,
+    session: WriteSession,
+    settings: AppSettings,
+    now: Now,
 ) -> JSONResponse:
     access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(await queue_service.mark_ticket_no_show(session, access, ticket_id, now))
@@ -297,7 +313,11 @@ async def mark_ticket_no_show(
     responses=problem_responses(TicketNotFound, InvalidTransition),
 )
 async def cancel_ticket(
-    ticket_id: TicketId, principal: Staff, session: WriteSession, settings: AppSettings, now: Now
+    ticket_id: TicketId,
+    principal: BranchWorker,
+    session: WriteSession,
+    settings: AppSettings,
+    now: Now,
 ) -> JSONResponse:
     access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(await queue_service.cancel_ticket(session, access, ticket_id, now))

@@ -349,6 +349,9 @@ async def test_only_the_branch_s_staff_reach_its_queue_and_only_kiosks_and_staff
         f"{PROBLEM}missing-scope"
     )
     assert (await call_next(client, kiosk, branches.hoerde)).status_code == 403
+    youth_office = (await sign_in(client, "clerk-jugendamt", staff=True)).headers
+    not_a_counter = f"{API}/branches/{branches.hoerde.branch.id}/counters/nope/call-next"
+    assert (await client.post(not_a_counter, headers=youth_office)).status_code == 403
     assert (await call_next(client, citizen, branches.hoerde)).status_code == 403
     assert (await call_next(client, {}, branches.hoerde)).status_code == 401
     assert (
