@@ -28,8 +28,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.appointments.branch_day import BranchAccess
 from app.appointments.calendar import day_bounds
 from app.appointments.errors import StatisticsRangeRefused
-from app.appointments.models import Booking, BranchCalendar, CapacityUnit
+from app.appointments.models import (
+    Booking,
+    BranchCalendar,
+    CapacityUnit,
+    QueueCall,
+    WalkInBudget,
+    WalkInTicket,
+)
 from app.appointments.repository import BookingStatus
+from app.appointments.tickets import TicketStatus
 from app.core.auth import MissingRole
 from app.core.db import UTCDateTime
 from app.organisation.service import branch_service
@@ -45,11 +53,12 @@ OPEN_DATA_LICENSE_URL = "https://www.govdata.de/dl-de/by-2-0"
 BOOKED = (
     BookingStatus.confirmed,
     BookingStatus.checked_in,
+    BookingStatus.called,
     BookingStatus.completed,
     BookingStatus.no_show,
 )
 """Statuses of an appointment that was booked (not a mere hold, not cancelled)."""
-USED = (BookingStatus.checked_in, BookingStatus.completed)
+USED = (BookingStatus.checked_in, BookingStatus.called, BookingStatus.completed)
 """Statuses of an appointment the citizen came to."""
 
 
@@ -183,6 +192,7 @@ class StatisticsService:
         in_range = (low, high, branch_ids)
         await self._add_capacity(session, days, in_range, rows)
         await self._add_bookings(session, days, in_range, rows)
+        await self._add_walk_ins(session, first, last, branch_ids, rows)
         observations = await self._observations(session, days, in_range)
         for key, row in rows.items():
             seen = observations.get(key, _Observations())
@@ -271,7 +281,103 @@ class StatisticsService:
         found: dict[tuple[int, uuid.UUID], _Observations] = defaultdict(_Observations)
         for index, branch, seconds in (await session.execute(query)).all():
             found[(index, branch)].service.append(int(seconds))
+        # Waiting: from check-in to the first call (a recall moves `called_at` on, so the
+        # first call is the earliest in `queue_calls`).
+        first_call = (
+            select(func.min(QueueCall.called_at))
+            .where(QueueCall.booking_id == Booking.id)
+            .scalar_subquery()
+        )
+        waits = (
+            select(days.c.day_index, Booking.branch_id, Booking.checked_in_at, first_call)
+            .join(days, _within(Booking.starts_at, days))
+            .where(
+                Booking.starts_at >= low,
+                Booking.starts_at < high,
+                Booking.branch_id.in_(branch_ids),
+                Booking.checked_in_at.is_not(None),
+                Booking.called_at.is_not(None),
+            )
+        )
+        for index, branch, checked_in_at, called_at in (await session.execute(waits)).all():
+            if called_at is not None:
+                waited = max(0, int((called_at - checked_in_at).total_seconds()))
+                found[(index, branch)].waiting.append(waited)
+        await self._walk_in_observations(session, days, in_range, found)
         return found
+
+    async def _walk_in_observations(
+        self,
+        session: AsyncSession,
+        days: Any,
+        in_range: tuple[datetime, datetime, Sequence[uuid.UUID]],
+        found: dict[tuple[int, uuid.UUID], _Observations],
+    ) -> None:
+        """Walk-ins wait from drawing the ticket to its first call, and are served from the
+        call to the completion."""
+        low, high, branch_ids = in_range
+        first_call = (
+            select(func.min(QueueCall.called_at))
+            .where(QueueCall.ticket_id == WalkInTicket.id)
+            .scalar_subquery()
+        )
+        query = (
+            select(
+                days.c.day_index,
+                WalkInTicket.branch_id,
+                WalkInTicket.drawn_at,
+                first_call,
+                WalkInTicket.service_seconds,
+                WalkInTicket.status,
+            )
+            .join(days, _within(WalkInTicket.drawn_at, days))
+            .where(
+                WalkInTicket.drawn_at >= low,
+                WalkInTicket.drawn_at < high,
+                WalkInTicket.branch_id.in_(branch_ids),
+                WalkInTicket.called_at.is_not(None),
+            )
+        )
+        for index, branch, drawn_at, called_at, seconds, status in (
+            await session.execute(query)
+        ).all():
+            seen = found[(index, branch)]
+            if called_at is not None:
+                seen.waiting.append(max(0, int((called_at - drawn_at).total_seconds())))
+            if status == TicketStatus.completed and seconds is not None:
+                seen.service.append(int(seconds))
+
+    async def _add_walk_ins(
+        self,
+        session: AsyncSession,
+        first: date,
+        last: date,
+        branch_ids: Sequence[uuid.UUID],
+        rows: dict[tuple[int, uuid.UUID], DayFigures],
+    ) -> None:
+        """Walk-ins served (tickets completed) and turned away (refused for want of walk-in
+        capacity), from the day's tickets and walk-in budget."""
+        served = await session.execute(
+            select(WalkInTicket.day, WalkInTicket.branch_id, func.count())
+            .where(
+                WalkInTicket.day >= first,
+                WalkInTicket.day <= last,
+                WalkInTicket.branch_id.in_(branch_ids),
+                WalkInTicket.status == TicketStatus.completed,
+            )
+            .group_by(WalkInTicket.day, WalkInTicket.branch_id)
+        )
+        for day, branch, count in served.all():
+            rows[((day - first).days, branch)].walk_ins_served = count
+        turned_away = await session.execute(
+            select(WalkInBudget.day, WalkInBudget.branch_id, WalkInBudget.turned_away).where(
+                WalkInBudget.day >= first,
+                WalkInBudget.day <= last,
+                WalkInBudget.branch_id.in_(branch_ids),
+            )
+        )
+        for day, branch, count in turned_away.all():
+            rows[((day - first).days, branch)].walk_ins_turned_away = count
 
 
 def _within(instant: Any, days: Any) -> ColumnElement[bool]:

@@ -17,6 +17,7 @@ from app.appointments.calendar import day_bounds
 from app.appointments.models import CapacityUnit, QueueCall, WalkInTicket
 from app.appointments.queue import recent_calls
 from app.appointments.service import calendar_service
+from app.appointments.statistics import statistics_service
 from app.core.config import Settings
 from tests.conftest import make_settings
 from tests.fixtures.appointments import stand_at
@@ -126,6 +127,10 @@ async def test_kiosk_draws_numbered_tickets_until_the_walk_in_share_is_gone_then
     assert "without an appointment today is taken" in english.json()["detail"]
     budget = (await queue_of(client, clerk, branches))["walk_in_budget"]
     assert budget["turned_away"] == 2
+    [figures] = await statistics_service.figures(
+        session, [branches.hoerde.branch.id], MONDAY_DATE, MONDAY_DATE
+    )
+    assert figures.walk_ins_turned_away == 2
 
     # Walk-ins took none of the online calendar, and the two shares add up to the open units.
     drawn_by = await session.scalars(select(WalkInTicket.drawn_by).order_by(WalkInTicket.number))
@@ -219,6 +224,15 @@ async def test_call_next_serves_the_due_appointment_first_then_walk_ins_in_ticke
     twice = await client.post(f"{API}/tickets/{walk_ins[1]['id']}/complete", headers=clerk)
     assert twice.status_code == 409
     assert twice.json()["current_status"] == "no_show"
+
+    # The day's figures: waits of 5 (W001), 11 (A001) and 12 (W002) minutes to the first
+    # call; 14 and 12 minutes of service; one walk-in served.
+    [figures] = await statistics_service.figures(
+        session, [branches.hoerde.branch.id], MONDAY_DATE, MONDAY_DATE
+    )
+    assert (figures.appointments_used, figures.waiting_seconds_median) == (1, 11 * 60)
+    assert figures.service_seconds_median == 13 * 60
+    assert (figures.walk_ins_served, figures.walk_ins_turned_away) == (1, 0)
     await assert_invariant_holds(session)
 
 
