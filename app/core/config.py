@@ -177,6 +177,8 @@ class Settings(BaseSettings):
     cancelled_capacity_delay_min_seconds: int = Field(default=300, ge=0, le=86_400)
     cancelled_capacity_delay_max_seconds: int = Field(default=1800, ge=0, le=86_400)
     no_show_after_minutes: int = Field(default=15, ge=1, le=240)
+    display_poll_seconds: float = Field(default=0.5, ge=0.1, le=10)
+    display_stream_seconds: int = Field(default=60, ge=1, le=3600)
     branch_supervisor_department: str = Field(default="33", pattern=r"^[A-Za-z0-9_-]{1,20}$")
     oidc_providers: list[OidcProviderSettings] = Field(default_factory=list)
     oidc_max_id_token_bytes: int = Field(default=65_536, ge=4096, le=1_048_576)
