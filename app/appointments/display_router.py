@@ -18,6 +18,7 @@ from app.appointments.display import board_events, call_boards
 from app.appointments.display_page import SCRIPT_PATH, display_html, not_found_html, script
 from app.appointments.display_page import script_version as current_script_version
 from app.core.caching import IfNoneMatchHeader, cached_json, cached_responses
+from app.core.openapi import header_refs
 from app.core.routing import api_router, merge_responses, problem_responses
 from app.core.uow import ReadSession
 from app.organisation.errors import BranchNotFound
@@ -111,7 +112,7 @@ async def display_calls(
 
 @router.get(
     "/branches/{branch_id}/calls/events",
-    response_class=EventStreamResponse,
+    response_class=StreamingResponse,  # no media type of its own: problems stay JSON
     summary="The latest calls at a branch as a live stream (server-sent events)",
     description="The board of `appointments_display_calls` as server-sent events "
     "(`text/event-stream`, for `EventSource`): an event `calls` whose `data` is the board "
@@ -127,6 +128,7 @@ async def display_calls(
         {
             200: {
                 "description": "The stream of boards.",
+                "headers": header_refs("Cache-Control"),
                 "content": {
                     "text/event-stream": {
                         "schema": {"type": "string"},
