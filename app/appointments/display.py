@@ -47,6 +47,7 @@ logger = structlog.get_logger("rathaus.appointments.display")
 @dataclass(frozen=True, slots=True)
 class Call:
     call_number: str
+    counter_id: uuid.UUID
     counter_name: str
     called_at: datetime
 
@@ -74,6 +75,7 @@ class Board:
             "items": [
                 {
                     "call_number": call.call_number,
+                    "counter_id": str(call.counter_id),
                     "counter_name": call.counter_name,
                     "called_at": rfc3339(call.called_at),
                 }
@@ -92,7 +94,7 @@ async def recent_calls(
     except OverflowError:  # the first or the last day a date can name: no calls
         return []
     rows = await connection.execute(
-        select(Booking.call_number, Counter.name, Booking.checked_in_at)
+        select(Booking.call_number, Counter.id, Counter.name, Booking.checked_in_at)
         .join(Counter, Counter.id == Booking.counter_id)
         .where(
             Booking.branch_id == branch_id,
@@ -106,8 +108,8 @@ async def recent_calls(
         .limit(limit)
     )
     return [
-        Call(call_number=number, counter_name=counter, called_at=called_at)
-        for number, counter, called_at in rows
+        Call(number, counter_id, counter_name, called_at)
+        for number, counter_id, counter_name, called_at in rows
         if number is not None and called_at is not None
     ]
 

@@ -59,7 +59,7 @@ def script_version() -> str:
     return hashlib.sha256(script()).hexdigest()[:12]
 
 
-def display_html(branch_name: str, calls_url: str, events_url: str) -> str:
+def display_html(branch_name: str, board_url: str, events_url: str) -> str:
     name = escape(branch_name)
     return f"""<!DOCTYPE html>
 <html lang="de">
@@ -71,7 +71,7 @@ def display_html(branch_name: str, calls_url: str, events_url: str) -> str:
 <style>{STYLE}</style>
 <script src="{SCRIPT_PATH}?v={script_version()}" defer></script>
 </head>
-<body data-calls="{escape(calls_url)}" data-events="{escape(events_url)}">
+<body data-board="{escape(board_url)}" data-events="{escape(events_url)}">
 <main>
 <header>
 <h1>Aufruf <span class="en" lang="en">/ Now calling</span></h1>

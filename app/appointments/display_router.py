@@ -38,6 +38,7 @@ class DisplayCallRead(BaseModel):
     call_number: str = Field(
         description="The number called, as the citizen holds it: `A017` for an appointment."
     )
+    counter_id: uuid.UUID = Field(description="The counter; see `appointments_branch_day`.")
     counter_name: str = Field(description="Where to go, e.g. `Schalter 3`.")
     called_at: dt.datetime = Field(description="When it was called, RFC 3339 in Berlin.")
 
@@ -52,11 +53,13 @@ class DisplayBoardRead(BaseModel):
                     "items": [
                         {
                             "call_number": "A017",
+                            "counter_id": "5b8e1c9a-2f47-4d36-9a0e-7c41d2b3e8f5",
                             "counter_name": "Schalter 3",
                             "called_at": "2027-03-29T09:12:04+02:00",
                         },
                         {
                             "call_number": "A016",
+                            "counter_id": "9d2a6f14-8c3b-4e57-b1a0-3f6e9c8d7b21",
                             "counter_name": "Schalter 1",
                             "called_at": "2027-03-29T09:10:40+02:00",
                         },
@@ -81,13 +84,14 @@ class EventStreamResponse(StreamingResponse):
 EVENT_STREAM_EXAMPLE = (
     "retry: 1000\n\n"
     f'event: calls\nid: 5f0c3a7e9b2d4c61a8e7f3b0d9c2a614\ndata: {{"branch_id":"{BRANCH_EXAMPLE}",'
-    '"date":"2027-03-29","items":[{"call_number":"A017","counter_name":"Schalter 3",'
+    '"date":"2027-03-29","items":[{"call_number":"A017",'
+    '"counter_id":"5b8e1c9a-2f47-4d36-9a0e-7c41d2b3e8f5","counter_name":"Schalter 3",'
     '"called_at":"2027-03-29T09:12:04+02:00"}]}\n\n'
 )
 
 
 @router.get(
-    "/branches/{branch_id}/calls",
+    "/branches/{branch_id}/display",
     response_model=DisplayBoardRead,
     summary="The latest calls at a branch, for its call-up display",
     description="Which call number goes to which counter today (Berlin), the latest call "
@@ -111,7 +115,7 @@ async def display_calls(
 
 
 @router.get(
-    "/branches/{branch_id}/calls/events",
+    "/branches/{branch_id}/display/events",
     response_class=StreamingResponse,  # no media type of its own: problems stay JSON
     summary="The latest calls at a branch as a live stream (server-sent events)",
     description="The board of `appointments_display_calls` as server-sent events "
@@ -180,8 +184,8 @@ async def display_page(
         return HTMLResponse(not_found_html(), status_code=404, headers=headers)
     html = display_html(
         branch.name,
-        calls_url=f"{API}/branches/{branch_id}/calls",
-        events_url=f"{API}/branches/{branch_id}/calls/events",
+        board_url=f"{API}/branches/{branch_id}/display",
+        events_url=f"{API}/branches/{branch_id}/display/events",
     )
     return HTMLResponse(html, headers=headers)
 

@@ -95,8 +95,8 @@ async def check_in(
     return str(response.json()["call_number"])
 
 
-def calls_path(calendar: Calendar) -> str:
-    return f"{API}/branches/{calendar.branch.id}/calls"
+def board_path(calendar: Calendar) -> str:
+    return f"{API}/branches/{calendar.branch.id}/display"
 
 
 def shown(board: dict[str, Any]) -> list[tuple[str, str]]:
@@ -122,7 +122,7 @@ async def test_display_shows_each_call_with_its_counter_latest_first_without_per
     await check_in(client, waiting, third, counter=None)  # waits to be called
     await check_in(client, waiting, waiting.other_reference, counter=0)
 
-    answer = await client.get(calls_path(waiting.branch))
+    answer = await client.get(board_path(waiting.branch))
 
     assert answer.status_code == 200, answer.text
     board = answer.json()
@@ -131,7 +131,7 @@ async def test_display_shows_each_call_with_its_counter_latest_first_without_per
     assert board["items"][0]["called_at"] == f"{MONDAY}T08:05:00+01:00"
     for private in (NAME, *waiting.references):
         assert private not in answer.text
-    assert shown((await client.get(calls_path(waiting.other))).json()) == [("A001", "Schalter 1")]
+    assert shown((await client.get(board_path(waiting.other))).json()) == [("A001", "Schalter 1")]
 
 
 async def test_the_board_of_a_new_day_is_empty(
@@ -140,7 +140,7 @@ async def test_the_board_of_a_new_day_is_empty(
     await check_in(client, waiting, waiting.references[0], counter=0)
 
     stand_at(app, TUESDAY_8_05)
-    board = (await client.get(calls_path(waiting.branch))).json()
+    board = (await client.get(board_path(waiting.branch))).json()
 
     assert (board["date"], board["items"]) == ("2027-03-23", [])
 
@@ -152,7 +152,7 @@ async def test_the_display_shows_the_latest_calls_only(
     for reference in waiting.references:
         await check_in(client, waiting, reference, counter=0)
 
-    board = (await client.get(calls_path(waiting.branch))).json()
+    board = (await client.get(board_path(waiting.branch))).json()
 
     numbers = [f"A{n:03d}" for n in range(DISPLAYED_CALLS + 2, 2, -1)]
     assert [number for number, _ in shown(board)] == numbers
@@ -162,15 +162,15 @@ async def test_a_poller_gets_304_until_a_new_call_changes_the_board(
     client: httpx.AsyncClient, waiting: Waiting
 ) -> None:
     await check_in(client, waiting, waiting.references[0], counter=0)
-    first = await client.get(calls_path(waiting.branch))
+    first = await client.get(board_path(waiting.branch))
     etag = first.headers["ETag"]
 
-    unchanged = await client.get(calls_path(waiting.branch), headers={"If-None-Match": etag})
+    unchanged = await client.get(board_path(waiting.branch), headers={"If-None-Match": etag})
     assert (unchanged.status_code, unchanged.content) == (304, b"")
 
     await check_in(client, waiting, waiting.references[1], counter=2)
     await asyncio.sleep(0.1)  # the process reads a branch's board at most every 0.05 s here
-    changed = await client.get(calls_path(waiting.branch), headers={"If-None-Match": etag})
+    changed = await client.get(board_path(waiting.branch), headers={"If-None-Match": etag})
     assert changed.status_code == 200
     assert changed.headers["ETag"] != etag
     assert shown(changed.json())[0] == ("A002", "Schalter 3")
@@ -182,7 +182,7 @@ async def test_the_stream_sends_the_board_and_ends_so_that_the_screen_reconnects
     await check_in(client, waiting, waiting.references[0], counter=0)
 
     started = asyncio.get_running_loop().time()
-    answer = await client.get(f"{calls_path(waiting.branch)}/events")
+    answer = await client.get(f"{board_path(waiting.branch)}/events")
 
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/event-stream")
@@ -194,7 +194,7 @@ async def test_the_stream_sends_the_board_and_ends_so_that_the_screen_reconnects
     assert NAME not in answer.text
 
     again = await client.get(
-        f"{calls_path(waiting.branch)}/events", headers={"Last-Event-ID": version}
+        f"{board_path(waiting.branch)}/events", headers={"Last-Event-ID": version}
     )
     assert events(again.text) == []
 
@@ -213,7 +213,7 @@ async def test_the_stream_sends_a_call_made_while_it_runs(
         await check_in(committed_client, waiting, waiting.references[1], counter=1)
 
     stream, _ = await asyncio.gather(
-        committed_client.get(f"{calls_path(waiting.branch)}/events"), call_soon()
+        committed_client.get(f"{board_path(waiting.branch)}/events"), call_soon()
     )
 
     boards = [shown(board) for _, board in events(stream.text)]
@@ -238,7 +238,7 @@ async def test_the_page_is_public_bilingual_and_announces_calls_politely(
     assert f"<title>Aufrufanzeige {branch.name} – Call-up display</title>" in html
     assert 'aria-live="polite"' in html
     assert 'lang="en">/ Now calling' in html
-    assert f'data-events="{calls_path(waiting.branch)}/events"' in html
+    assert f'data-events="{board_path(waiting.branch)}/events"' in html
     assert NAME not in html
     assert "script-src" not in page.headers["content-security-policy"]  # 'self' only
     script_url = html.split('<script src="', 1)[1].split('"', 1)[0]
@@ -257,8 +257,8 @@ async def test_a_branch_without_a_display_is_404_and_a_malformed_id_422(
 
     for branch_id in (without_calendar.id, "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"):
         for path in (
-            f"{API}/branches/{branch_id}/calls",
-            f"{API}/branches/{branch_id}/calls/events",
+            f"{API}/branches/{branch_id}/display",
+            f"{API}/branches/{branch_id}/display/events",
         ):
             answer = await client.get(path)
             assert answer.status_code == 404, path
@@ -268,6 +268,6 @@ async def test_a_branch_without_a_display_is_404_and_a_malformed_id_422(
         assert page.status_code == 404
         assert "Anzeige nicht gefunden" in page.text
         assert 'lang="en">/ Display not found' in page.text
-    malformed = await client.get(f"{API}/branches/not-a-branch/calls")
+    malformed = await client.get(f"{API}/branches/not-a-branch/display")
     assert malformed.status_code == 422
     assert malformed.json()["errors"][0]["pointer"] == "#/path/branch_id"

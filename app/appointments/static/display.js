@@ -1,5 +1,5 @@
 // The call-up display: shows the branch's board and follows it live, from the server-sent
-// events of `data-events`; where EventSource is missing, by polling `data-calls` (the
+// events of `data-events`; where EventSource is missing, by polling `data-board` (the
 // browser sends If-None-Match itself and gets 304 while nothing changed).
 "use strict";
 (function () {
@@ -106,7 +106,7 @@
   }
 
   function poll() {
-    fetch(body.dataset.calls, { cache: "no-cache", headers: { Accept: "application/json" } })
+    fetch(body.dataset.board, { cache: "no-cache", headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) throw new Error(String(response.status));
         return response.json();
