@@ -36,7 +36,7 @@ from app.organisation.errors import BranchNotFound
 
 DISPLAYED_CALLS = 8
 """The latest call, large, and the seven before it."""
-RECONNECT_MILLISECONDS = 1000
+RECONNECT_MILLISECONDS = 500
 """How long a screen waits before it reconnects to a stream the server ended."""
 KEEP_ALIVE_SECONDS = 15.0
 """A comment line on a quiet stream, so that proxies do not close it as idle."""

@@ -82,7 +82,7 @@ class EventStreamResponse(StreamingResponse):
 
 
 EVENT_STREAM_EXAMPLE = (
-    "retry: 1000\n\n"
+    "retry: 500\n\n"
     f'event: calls\nid: 5f0c3a7e9b2d4c61a8e7f3b0d9c2a614\ndata: {{"branch_id":"{BRANCH_EXAMPLE}",'
     '"date":"2027-03-29","items":[{"call_number":"A017",'
     '"counter_id":"5b8e1c9a-2f47-4d36-9a0e-7c41d2b3e8f5","counter_name":"Schalter 3",'
@@ -123,7 +123,7 @@ async def display_calls(
     "as JSON and whose `id` is its version, at once and then each time the board changes, "
     f"seen within `RATHAUS_DISPLAY_POLL_SECONDS` (default 0.5) and a half. The page {PAGE} "
     "follows it. The server ends each stream after `RATHAUS_DISPLAY_STREAM_SECONDS` "
-    "(default 60) and asks the client to reconnect after a second (`retry`); a client that "
+    "(default 60) and asks the client to reconnect after half a second (`retry`); a client that "
     "sends the last `id` back as `Last-Event-ID`, as `EventSource` does, gets the board "
     "again only once it has changed. Quiet streams carry a comment line every 15 seconds. "
     "Public: no sign-in needed. A branch that does not exist or takes no appointments is "

@@ -188,7 +188,7 @@ async def test_the_stream_sends_the_board_and_ends_so_that_the_screen_reconnects
     assert answer.headers["content-type"].startswith("text/event-stream")
     assert answer.headers["cache-control"] == "no-store"
     assert 1 <= asyncio.get_running_loop().time() - started < 10
-    assert answer.text.startswith("retry: 1000\n\n")
+    assert answer.text.startswith("retry: 500\n\n")
     [(version, board)] = events(answer.text)
     assert shown(board) == [("A001", "Schalter 1")]
     assert NAME not in answer.text

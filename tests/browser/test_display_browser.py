@@ -1,7 +1,8 @@
 """The call-up display in headless Chromium, as a waiting-room screen shows it: the page from
-one server process, the call made through the API of another on the same database, so nothing
-but the database carries the call. It appears within 2 seconds, and axe-core finds no
-accessibility violation on a landscape or a portrait screen.
+one server process, the call made through the app in the test process on the same database, so nothing but the
+database carries the call. It appears within 2 seconds, also while the screen's stream ends
+and reconnects, and axe-core finds no accessibility violation before the first call and on a
+landscape or a portrait screen.
 
 Chromium is Debian's (`make browser`), driven by Playwright without a browser of its own;
 axe-core comes from tests/browser/package-lock.json and is injected from disk.
@@ -13,7 +14,7 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Request, async_playwright, expect
 
 from app.appointments.models import BOOKING, Booking
 from app.appointments.repository import BookingStatus
@@ -35,7 +36,12 @@ CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).with_name("node_modules") / "axe-core" / "axe.min.js"
 APPEARS_WITHIN_MS = 2000
 NAME = "Erika Mustermann"
-SERVER_SETTINGS = {"RATHAUS_ENV": "test", "RATHAUS_WORKER_IN_PROCESS": "false"}
+# Streams end after a second, so the screen reconnects during the test.
+SERVER_SETTINGS = {
+    "RATHAUS_ENV": "test",
+    "RATHAUS_WORKER_IN_PROCESS": "false",
+    "RATHAUS_DISPLAY_STREAM_SECONDS": "1",
+}
 LANDSCAPE = {"width": 1920, "height": 1080}
 PORTRAIT = {"width": 1080, "height": 1920}
 
@@ -124,6 +130,13 @@ SHOWN_AT = """(text) => new Promise((resolve) => {
 })"""
 
 
+async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {seconds} s"
+        await asyncio.sleep(0.05)
+
+
 async def latest_call(page: Page) -> str:
     return str(await page.inner_text("#latest"))
 
@@ -151,14 +164,25 @@ async def test_a_call_made_through_another_process_appears_on_the_screen_within_
     first, second = room.references
     clerks = committed_client
     headers = (await sign_in(clerks, "admin", staff=True)).headers
-    assert await call(clerks, headers, first, room.counter_ids[0]) == "A001"
-
     page = await browser.new_page(viewport=LANDSCAPE)
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"{m.text} {m.location['url']}"))
+    page.on(
+        "console",
+        lambda m: problems.append(f"{m.text} {m.location['url']}") if m.type == "error" else None,
+    )
     page.on("pageerror", lambda error: problems.append(str(error)))
+    streams: list[Request] = []
+    page.on("request", lambda r: streams.append(r) if r.url.endswith("/events") else None)
+
     await page.goto(f"{screen_server}/appointments/branches/{room.branch_id}/display")
+    await expect(page.locator("#latest")).to_contain_text("Noch kein Aufruf")
+    assert await axe_violations(page, axe_source) == []
+    assert await call(clerks, headers, first, room.counter_ids[0]) == "A001"
     await expect(page.locator("#latest")).to_contain_text("A001", timeout=10_000)
+    # The screen's stream ends every second here; it reconnects from the board it has.
+    await until(lambda: len(streams) > 1)
+    reconnect = await streams[1].all_headers()
+    assert reconnect["last-event-id"]
 
     shown = asyncio.create_task(page.evaluate(SHOWN_AT, "A002"))
     assert await call(clerks, headers, second, room.counter_ids[2]) == "A002"
