@@ -10,6 +10,7 @@
   var latest = document.getElementById("latest");
   var earlier = document.getElementById("earlier");
   var status = document.getElementById("status");
+  var noCall = latest.querySelector(".waiting").cloneNode(true); // shown again on a new day
   var shownCall = null;
   var offlineTimer = null;
 
@@ -55,7 +56,7 @@
       nodes.push(sentence("de", "Nummer ", call, " bitte zu ", "."));
       nodes.push(sentence("en", "Number ", call, ", please go to ", "."));
     } else {
-      nodes.push(latest.querySelector(".waiting") || element("p", "waiting", ""));
+      nodes.push(noCall.cloneNode(true));
     }
     latest.replaceChildren.apply(latest, nodes);
     if (call && !first) {
