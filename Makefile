@@ -6,16 +6,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | sha1sum | cut -c1-12)
 TS_CLIENT := clients/typescript
 TS_STAMP := $(TS_CLIENT)/node_modules/.installed-$(shell cat $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json | sha1sum | cut -c1-12)
+BROWSER_TESTS := tests/browser
+BROWSER_STAMP := $(BROWSER_TESTS)/node_modules/.installed-$(shell cat $(BROWSER_TESTS)/package.json $(BROWSER_TESTS)/package-lock.json | sha1sum | cut -c1-12)
+CHROMIUM := /usr/bin/chromium
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test install typescript-client lint typecheck openapi-check pytest postgres redis lock openapi bench bench-appointments clean
+.PHONY: run test install typescript-client browser chromium lint typecheck openapi-check pytest postgres redis lock openapi bench bench-appointments clean
 
 run: install
 	$(BIN)/rathaus migrate
 	$(BIN)/rathaus seed-demo
 	$(BIN)/rathaus serve
 
-test: install typescript-client postgres redis lint typecheck openapi-check pytest
+test: install typescript-client browser postgres redis lint typecheck openapi-check pytest
 
 install: $(STAMP)
 
@@ -35,6 +38,19 @@ $(TS_STAMP): $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json
 	cd $(TS_CLIENT) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
+# What tests/browser/ drives: Debian's headless Chromium (its own package, no browser download
+# by a test tool; installing it needs root, as CI has) and axe-core, exactly the version in
+# tests/browser/package-lock.json, which the tests inject into the pages from disk.
+browser: chromium $(BROWSER_STAMP)
+
+chromium:
+	@test -x $(CHROMIUM) || { apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+$(BROWSER_STAMP): $(BROWSER_TESTS)/package.json $(BROWSER_TESTS)/package-lock.json
+	cd $(BROWSER_TESTS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -46,7 +62,7 @@ typecheck: install
 openapi-check: install
 	$(BIN)/rathaus openapi --check
 
-pytest: install typescript-client postgres redis
+pytest: install typescript-client browser postgres redis
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Start the local PostgreSQL cluster if it is installed but stopped. If it is not installed,
@@ -89,3 +105,4 @@ lock:
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 	rm -rf $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist $(TS_CLIENT)/src/schema.d.ts
+	rm -rf $(BROWSER_TESTS)/node_modules

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 
+from app.appointments.display_router import pages as display_pages
+from app.appointments.display_router import router as display_router
 from app.appointments.pages import pages as appointment_pages
 from app.appointments.queue_router import router as appointments_queue_router
 from app.appointments.router import router as appointments_router
@@ -120,6 +122,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(appointments_statistics_router)
     app.include_router(appointments_queue_router)
     app.include_router(appointment_pages)
+    app.include_router(display_router)
+    app.include_router(display_pages)
     app.add_api_route("/metrics", _metrics, methods=["GET", "HEAD"], include_in_schema=False)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

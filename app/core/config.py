@@ -182,6 +182,8 @@ class Settings(BaseSettings):
     # no later than this many minutes after it.
     queue_early_minutes: int = Field(default=5, ge=0, le=120)
     queue_late_minutes: int = Field(default=5, ge=0, le=240)
+    display_poll_seconds: float = Field(default=0.5, ge=0.1, le=10)
+    display_stream_seconds: int = Field(default=60, ge=1, le=3600)
     branch_supervisor_department: str = Field(default="33", pattern=r"^[A-Za-z0-9_-]{1,20}$")
     oidc_providers: list[OidcProviderSettings] = Field(default_factory=list)
     oidc_max_id_token_bytes: int = Field(default=65_536, ge=4096, le=1_048_576)
