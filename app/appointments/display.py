@@ -4,9 +4,10 @@ which counter, the latest call first.
 The display is public, as a waiting-room screen has no sign-in, so a board holds call numbers
 and counter names and nothing else: never a name or a booking reference.
 
-Any number of stateless server processes serve the screens. Each reads the latest calls from
-the database, at most once per `RATHAUS_DISPLAY_POLL_SECONDS` per branch however many screens
-it serves (`CallBoards`), on a connection held for that one `SELECT`. A board's `version`, a
+Any number of stateless server processes serve the screens. Each reads the latest calls
+(`queue.recent_calls`: "call next" and recalls) from the database, at most once per
+`RATHAUS_DISPLAY_POLL_SECONDS` per branch however many screens it serves (`CallBoards`), in a
+read-only session held for that read alone. A board's `version`, a
 hash of what it shows, tells a stream or a polling screen whether anything changed.
 """
 
@@ -26,10 +27,11 @@ from weakref import WeakKeyDictionary
 import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.appointments.calendar import day_bounds, local_day, rfc3339
-from app.appointments.models import Booking, BranchCalendar, Counter
+from app.appointments.calendar import local_day
+from app.appointments.models import BranchCalendar
+from app.appointments.queue import RecentCall, recent_calls
 from app.core.config import Settings
 from app.core.db import Database
 from app.organisation.errors import BranchNotFound
@@ -45,20 +47,12 @@ logger = structlog.get_logger("rathaus.appointments.display")
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
-    call_number: str
-    counter_id: uuid.UUID
-    counter_name: str
-    called_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class Board:
     """What a branch's screens show on one day."""
 
     branch_id: uuid.UUID
     day: date
-    calls: tuple[Call, ...]
+    calls: tuple[RecentCall, ...]
     body: bytes = field(init=False)
     version: str = field(init=False)
 
@@ -72,51 +66,13 @@ class Board:
         return {
             "branch_id": str(self.branch_id),
             "date": self.day.isoformat(),
-            "items": [
-                {
-                    "call_number": call.call_number,
-                    "counter_id": str(call.counter_id),
-                    "counter_name": call.counter_name,
-                    "called_at": rfc3339(call.called_at),
-                }
-                for call in self.calls
-            ],
+            "items": [call.json() for call in self.calls],
         }
 
 
-async def recent_calls(
-    connection: AsyncConnection, branch_id: uuid.UUID, day: date, limit: int
-) -> list[Call]:
-    """The display's one source of calls: the latest `limit` calls of `day` at the branch,
-    the latest first. A call is a check-in that sent the citizen to a counter."""
-    try:
-        start, end = day_bounds(day)
-    except OverflowError:  # the first or the last day a date can name: no calls
-        return []
-    rows = await connection.execute(
-        select(Booking.call_number, Counter.id, Counter.name, Booking.checked_in_at)
-        .join(Counter, Counter.id == Booking.counter_id)
-        .where(
-            Booking.branch_id == branch_id,
-            Booking.starts_at >= start,
-            Booking.starts_at < end,
-            Booking.checked_in_at >= start,
-            Booking.checked_in_at < end,
-            Booking.call_number.is_not(None),
-        )
-        .order_by(Booking.checked_in_at.desc(), Booking.call_number.desc())
-        .limit(limit)
-    )
-    return [
-        Call(number, counter_id, counter_name, called_at)
-        for number, counter_id, counter_name, called_at in rows
-        if number is not None and called_at is not None
-    ]
-
-
-async def takes_appointments(connection: AsyncConnection, branch_id: uuid.UUID) -> bool:
+async def takes_appointments(session: AsyncSession, branch_id: uuid.UUID) -> bool:
     """Whether the branch has a calendar, and so a waiting room with calls."""
-    found = await connection.scalar(
+    found = await session.scalar(
         select(BranchCalendar.branch_id).where(BranchCalendar.branch_id == branch_id)
     )
     return found is not None
@@ -144,16 +100,13 @@ class CallBoards:
             board = self._fresh(branch_id, day)
             if board is not None:
                 return board
-            connection = await self._database.read_connection()
-            try:
+            async with self._database.session(read_only=True) as session:
                 if branch_id not in self._known:
-                    if not await takes_appointments(connection, branch_id):
+                    if not await takes_appointments(session, branch_id):
                         self._locks.pop(branch_id, None)
                         raise BranchNotFound()
                     self._known.add(branch_id)
-                calls = await recent_calls(connection, branch_id, day, DISPLAYED_CALLS)
-            finally:
-                await self._database.release(connection)
+                calls = await recent_calls(session, branch_id, day, DISPLAYED_CALLS)
             board = Board(branch_id, day, tuple(calls))
             self._read[branch_id] = (time.monotonic(), board)
             return board

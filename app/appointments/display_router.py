@@ -36,7 +36,8 @@ BranchId = Annotated[uuid.UUID, Path(description="The branch; see `GET /api/v1/b
 
 class DisplayCallRead(BaseModel):
     call_number: str = Field(
-        description="The number called, as the citizen holds it: `A017` for an appointment."
+        description="The number called, as the citizen holds it: `A017` for an appointment, "
+        "`W012` for a walk-in ticket."
     )
     counter_id: uuid.UUID = Field(description="The counter; see `appointments_branch_day`.")
     counter_name: str = Field(description="Where to go, e.g. `Schalter 3`.")
@@ -95,7 +96,8 @@ EVENT_STREAM_EXAMPLE = (
     response_model=DisplayBoardRead,
     summary="The latest calls at a branch, for its call-up display",
     description="Which call number goes to which counter today (Berlin), the latest call "
-    "first: what the branch's waiting-room screen shows (the page "
+    "first, as `appointments_call_next` and the recalls made them: what the branch's "
+    "waiting-room screen shows (the page "
     f"{PAGE}). Only call numbers and counter names, never a name or a reference, so it is "
     "public: no sign-in needed. For screens that poll: send the `ETag` back as "
     "`If-None-Match` to get 304 while nothing changed; a new call is seen within "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -49,7 +49,7 @@ def settings(database_url: str) -> Settings:
 @dataclass
 class Waiting:
     """Monday morning at a branch with appointments at 8:00, 8:10, … booked on Friday, and
-    another branch with one at 8:00; a clerk signed in."""
+    another branch with one at 8:00; a clerk signed in. A call is "call next" at a counter."""
 
     branch: Calendar
     other: Calendar
@@ -82,17 +82,25 @@ async def waiting(app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
     return await create_waiting_room(app, client, session, appointments=3)
 
 
-async def check_in(
+async def arrive(
     client: httpx.AsyncClient, waiting: Waiting, reference: str, counter: int | None
 ) -> str:
-    """Check in at `counter` (its index at the branch), or without sending to a counter."""
+    """The citizen checks in and, with a `counter` (its index at the branch), is called to it
+    next; the call number."""
     calendar = waiting.branch if reference in waiting.references else waiting.other
-    body: dict[str, Any] = {"reference": reference}
+    checked_in = await client.post(
+        f"{API}/check-ins", json={"reference": reference}, headers=waiting.clerk
+    )
+    assert checked_in.status_code == 200, checked_in.text
     if counter is not None:
-        body["counter_id"] = str(calendar.counters[counter].id)
-    response = await client.post(f"{API}/check-ins", json=body, headers=waiting.clerk)
-    assert response.status_code == 200, response.text
-    return str(response.json()["call_number"])
+        counter_id = calendar.counters[counter].id
+        called = await client.post(
+            f"{API}/branches/{calendar.branch.id}/counters/{counter_id}/call-next",
+            headers=waiting.clerk,
+        )
+        assert called.status_code == 200, called.text
+        assert called.json()["call_number"] == checked_in.json()["call_number"]
+    return str(checked_in.json()["call_number"])
 
 
 def board_path(calendar: Calendar) -> str:
@@ -114,13 +122,13 @@ def events(stream: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def test_display_shows_each_call_with_its_counter_latest_first_without_personal_data(
-    client: httpx.AsyncClient, waiting: Waiting
+    app: FastAPI, client: httpx.AsyncClient, waiting: Waiting
 ) -> None:
     first, second, third = waiting.references
-    assert await check_in(client, waiting, first, counter=1) == "A001"
-    assert await check_in(client, waiting, second, counter=0) == "A002"
-    await check_in(client, waiting, third, counter=None)  # waits to be called
-    await check_in(client, waiting, waiting.other_reference, counter=0)
+    assert await arrive(client, waiting, first, counter=1) == "A001"
+    assert await arrive(client, waiting, second, counter=0) == "A002"
+    await arrive(client, waiting, third, counter=None)  # waits to be called
+    await arrive(client, waiting, waiting.other_reference, counter=0)
 
     answer = await client.get(board_path(waiting.branch))
 
@@ -131,13 +139,26 @@ async def test_display_shows_each_call_with_its_counter_latest_first_without_per
     assert board["items"][0]["called_at"] == f"{MONDAY}T08:05:00+01:00"
     for private in (NAME, *waiting.references):
         assert private not in answer.text
+    first_id = (
+        await client.get(f"{API}/branches/{waiting.branch.branch.id}/day", headers=waiting.clerk)
+    ).json()["items"][0]["id"]
+    stand_at(app, MONDAY_8_05 + timedelta(minutes=2))
+    recalled = await client.post(f"{API}/bookings/{first_id}/recall", headers=waiting.clerk)
+    assert recalled.status_code == 200, recalled.text
+    await asyncio.sleep(0.1)  # the process reads a branch's board at most every 0.05 s here
+    again = (await client.get(board_path(waiting.branch))).json()
+    assert shown(again)[:3] == [
+        ("A001", "Schalter 2"),
+        ("A002", "Schalter 1"),
+        ("A001", "Schalter 2"),
+    ]
     assert shown((await client.get(board_path(waiting.other))).json()) == [("A001", "Schalter 1")]
 
 
 async def test_the_board_of_a_new_day_is_empty(
     app: FastAPI, client: httpx.AsyncClient, waiting: Waiting
 ) -> None:
-    await check_in(client, waiting, waiting.references[0], counter=0)
+    await arrive(client, waiting, waiting.references[0], counter=0)
 
     stand_at(app, TUESDAY_8_05)
     board = (await client.get(board_path(waiting.branch))).json()
@@ -150,7 +171,7 @@ async def test_the_display_shows_the_latest_calls_only(
 ) -> None:
     waiting = await create_waiting_room(app, client, session, appointments=DISPLAYED_CALLS + 2)
     for reference in waiting.references:
-        await check_in(client, waiting, reference, counter=0)
+        await arrive(client, waiting, reference, counter=0)
 
     board = (await client.get(board_path(waiting.branch))).json()
 
@@ -161,14 +182,14 @@ async def test_the_display_shows_the_latest_calls_only(
 async def test_a_poller_gets_304_until_a_new_call_changes_the_board(
     client: httpx.AsyncClient, waiting: Waiting
 ) -> None:
-    await check_in(client, waiting, waiting.references[0], counter=0)
+    await arrive(client, waiting, waiting.references[0], counter=0)
     first = await client.get(board_path(waiting.branch))
     etag = first.headers["ETag"]
 
     unchanged = await client.get(board_path(waiting.branch), headers={"If-None-Match": etag})
     assert (unchanged.status_code, unchanged.content) == (304, b"")
 
-    await check_in(client, waiting, waiting.references[1], counter=2)
+    await arrive(client, waiting, waiting.references[1], counter=2)
     await asyncio.sleep(0.1)  # the process reads a branch's board at most every 0.05 s here
     changed = await client.get(board_path(waiting.branch), headers={"If-None-Match": etag})
     assert changed.status_code == 200
@@ -179,7 +200,7 @@ async def test_a_poller_gets_304_until_a_new_call_changes_the_board(
 async def test_the_stream_sends_the_board_and_ends_so_that_the_screen_reconnects(
     client: httpx.AsyncClient, waiting: Waiting
 ) -> None:
-    await check_in(client, waiting, waiting.references[0], counter=0)
+    await arrive(client, waiting, waiting.references[0], counter=0)
 
     started = asyncio.get_running_loop().time()
     answer = await client.get(f"{board_path(waiting.branch)}/events")
@@ -206,11 +227,11 @@ async def test_the_stream_sends_a_call_made_while_it_runs(
 ) -> None:
     async with committed_db.transaction() as session:
         waiting = await create_waiting_room(committed_app, committed_client, session, 2)
-    await check_in(committed_client, waiting, waiting.references[0], counter=0)
+    await arrive(committed_client, waiting, waiting.references[0], counter=0)
 
     async def call_soon() -> None:
         await asyncio.sleep(0.3)
-        await check_in(committed_client, waiting, waiting.references[1], counter=1)
+        await arrive(committed_client, waiting, waiting.references[1], counter=1)
 
     stream, _ = await asyncio.gather(
         committed_client.get(f"{board_path(waiting.branch)}/events"), call_soon()
@@ -226,7 +247,7 @@ async def test_the_stream_sends_a_call_made_while_it_runs(
 async def test_the_page_is_public_bilingual_and_announces_calls_politely(
     client: httpx.AsyncClient, waiting: Waiting
 ) -> None:
-    await check_in(client, waiting, waiting.references[0], counter=0)
+    await arrive(client, waiting, waiting.references[0], counter=0)
     branch = waiting.branch.branch
 
     page = await client.get(f"/appointments/branches/{branch.id}/display")

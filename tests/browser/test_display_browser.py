@@ -103,16 +103,24 @@ async def create_waiting_room(database: Database, appointments: int) -> WaitingR
 
 
 async def call(
-    clerks: httpx.AsyncClient, headers: dict[str, str], reference: str, counter_id: uuid.UUID
+    clerks: httpx.AsyncClient,
+    headers: dict[str, str],
+    room: WaitingRoom,
+    reference: str,
+    counter_id: uuid.UUID,
 ) -> str:
-    """Send the citizen to a counter: the call the screen shows."""
-    response = await clerks.post(
-        "/api/v1/appointments/check-ins",
-        json={"reference": reference, "counter_id": str(counter_id)},
+    """The citizen checks in and the counter calls the next one, them: the call the screen
+    shows."""
+    checked_in = await clerks.post(
+        "/api/v1/appointments/check-ins", json={"reference": reference}, headers=headers
+    )
+    assert checked_in.status_code == 200, checked_in.text
+    called = await clerks.post(
+        f"/api/v1/appointments/branches/{room.branch_id}/counters/{counter_id}/call-next",
         headers=headers,
     )
-    assert response.status_code == 200, response.text
-    return str(response.json()["call_number"])
+    assert called.status_code == 200, called.text
+    return str(called.json()["call_number"])
 
 
 # When the latest call on the screen first reads `text` (ms since the epoch, the browser's
@@ -177,7 +185,7 @@ async def test_a_call_made_through_another_process_appears_on_the_screen_within_
     await page.goto(f"{screen_server}/appointments/branches/{room.branch_id}/display")
     await expect(page.locator("#latest")).to_contain_text("Noch kein Aufruf")
     assert await axe_violations(page, axe_source) == []
-    assert await call(clerks, headers, first, room.counter_ids[0]) == "A001"
+    assert await call(clerks, headers, room, first, room.counter_ids[0]) == "A001"
     await expect(page.locator("#latest")).to_contain_text("A001", timeout=10_000)
     # The screen's stream ends every second here; it reconnects from the board it has.
     await until(lambda: len(streams) > 1)
@@ -185,7 +193,7 @@ async def test_a_call_made_through_another_process_appears_on_the_screen_within_
     assert reconnect["last-event-id"]
 
     shown = asyncio.create_task(page.evaluate(SHOWN_AT, "A002"))
-    assert await call(clerks, headers, second, room.counter_ids[2]) == "A002"
+    assert await call(clerks, headers, room, second, room.counter_ids[2]) == "A002"
     called_at = time.time() * 1000
     shown_after_ms = await asyncio.wait_for(shown, timeout=10) - called_at
 
