@@ -25,7 +25,11 @@ EXTRA_CONTEXT: dict[str, dict[str, Any]] = {
         "verify_url": VERIFY_URL,
         "valid_minutes": 15,
     },
-    "appointments/booking_confirmed": {"manage_url": MANAGE_URL, "cancel_url": CANCEL_URL},
+    "appointments/booking_confirmed": {
+        "manage_url": MANAGE_URL,
+        "cancel_url": CANCEL_URL,
+        "check_in_qr_cid": "qr-3c9d2e1f7a6b4c5d8e9f0a1b2c3d4e5f@termine.stadt.example",
+    },
     "appointments/booking_reminder": {
         "manage_url": MANAGE_URL,
         "cancel_url": CANCEL_URL,
@@ -47,6 +51,7 @@ def appointment(**overrides: Any) -> dict[str, Any]:
         "starts_at": datetime(2027, 3, 29, 7, 30, tzinfo=UTC),
         "ends_at": datetime(2027, 3, 29, 7, 50, tzinfo=UTC),
         "persons": 1,
+        "reason": None,
     }
     values.update(overrides)
     return values
