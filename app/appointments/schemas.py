@@ -23,6 +23,7 @@ from app.appointments.models import BOOKING, CHANGE_REASON_LENGTH, NAME_LENGTH
 from app.core.i18n import Language
 from app.core.references import MAX_INPUT_LENGTH as MAX_REFERENCE_INPUT
 from app.core.schemas import EmailAddress, LocalizedText
+from app.core.text_input import NON_BLANK_TEXT_PATTERN
 
 MAX_PERSONS = 20
 # What `start` accepts, and what the contract says: RFC 3339 with seconds and an offset, in
@@ -277,8 +278,7 @@ class BookingList(BaseModel):
     items: list[BookingRead]
 
 
-STAFF_TEXT_PATTERN = r"\S"
-"""At least one character that is not white space."""
+STAFF_TEXT_PATTERN = NON_BLANK_TEXT_PATTERN
 POSTAL_CODE_PATTERN = r"^[0-9]{5}$"
 
 
@@ -306,37 +306,52 @@ class PostalAddress(BaseModel):
     )
 
 
+STAFF_BOOKING_EXAMPLES: list[JsonValue] = [
+    {
+        "service_id": "5b0e6f7a-3c1d-4e2f-9a8b-7c6d5e4f3a2b",
+        "branch_id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+        "start": START_EXAMPLE,
+        "persons": 1,
+        "name": "Erika Mustermann",
+        "phone": "0231 1234567",
+        "language": "de",
+    },
+    {
+        "service_id": "5b0e6f7a-3c1d-4e2f-9a8b-7c6d5e4f3a2b",
+        "branch_id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+        "start": START_EXAMPLE,
+        "name": "Erika Mustermann",
+        "postal_address": {
+            "street": "Hörder Bahnhofstraße 16",
+            "postal_code": "44263",
+            "city": "Dortmund",
+        },
+    },
+]
+
+
+def _staff_booking_schema(schema: dict[str, JsonValue]) -> None:
+    """The contract says what the service checks: a phone number or a postal address is
+    given, each left out rather than null when it is not."""
+    properties = schema["properties"]
+    assert isinstance(properties, dict)
+    for name in ("phone", "postal_address"):
+        field = properties[name]
+        assert isinstance(field, dict)
+        options = field.pop("anyOf")
+        assert isinstance(options, list)
+        [given] = [option for option in options if option != {"type": "null"}]
+        assert isinstance(given, dict)
+        field.update(given)
+    schema["anyOf"] = [{"required": ["phone"]}, {"required": ["postal_address"]}]
+    schema["examples"] = STAFF_BOOKING_EXAMPLES
+
+
 class StaffBookingCreate(BaseModel):
     """Book for a citizen who phoned or came by: the start and who comes, with a phone number
     or a postal address, and an e-mail address if they have one."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "service_id": "5b0e6f7a-3c1d-4e2f-9a8b-7c6d5e4f3a2b",
-                    "branch_id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
-                    "start": START_EXAMPLE,
-                    "persons": 1,
-                    "name": "Erika Mustermann",
-                    "phone": "0231 1234567",
-                    "language": "de",
-                },
-                {
-                    "service_id": "5b0e6f7a-3c1d-4e2f-9a8b-7c6d5e4f3a2b",
-                    "branch_id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
-                    "start": START_EXAMPLE,
-                    "name": "Erika Mustermann",
-                    "postal_address": {
-                        "street": "Hörder Bahnhofstraße 16",
-                        "postal_code": "44263",
-                        "city": "Dortmund",
-                    },
-                },
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_staff_booking_schema)
 
     service_id: uuid.UUID = Field(description="The service, from `appointments_list_services`.")
     branch_id: uuid.UUID = Field(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Path, status
+from fastapi import Path, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from app.appointments.branch_day import branch_day_service
@@ -188,7 +188,7 @@ async def staff_reschedule_booking(
 
 @router.get(
     "/{booking_id}/confirmation",
-    response_class=HTMLResponse,
+    response_class=Response,
     summary="The printable confirmation of a booking, for a citizen without e-mail",
     description="An HTML page made to print on A4 (print CSS, no script), in German and "
     "English: the booking number, the date and time in Berlin, the branch and its address, "
