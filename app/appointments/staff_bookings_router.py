@@ -10,7 +10,7 @@ from fastapi import Path, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from app.appointments.branch_day import branch_day_service
-from app.appointments.dependencies import AppSettings, Now
+from app.appointments.dependencies import AppSettings, BranchWorker, Now
 from app.appointments.errors import (
     AppointmentBegun,
     BookingNotFound,
@@ -35,7 +35,7 @@ from app.appointments.schemas import (
     StaffReschedule,
 )
 from app.appointments.staff_bookings import staff_booking_service, staff_json
-from app.core.auth import MissingRole, Staff
+from app.core.auth import MissingRole
 from app.core.idempotency import IdempotencyKey
 from app.core.routing import api_router, merge_responses, problem_responses
 from app.core.state_machine import InvalidTransition
@@ -94,7 +94,7 @@ BookingId = Annotated[
 )
 async def staff_book(
     request: StaffBookingCreate,
-    principal: Staff,
+    principal: BranchWorker,
     session: WriteSession,
     settings: AppSettings,
     now: Now,
@@ -115,7 +115,7 @@ async def staff_book(
     responses=problem_responses(BookingNotFound),
 )
 async def staff_get_booking(
-    booking_id: BookingId, principal: Staff, session: ReadSession, settings: AppSettings
+    booking_id: BookingId, principal: BranchWorker, session: ReadSession, settings: AppSettings
 ) -> JSONResponse:
     access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(staff_json(await staff_booking_service.get(session, access, booking_id)))
@@ -137,7 +137,7 @@ async def staff_get_booking(
 async def staff_cancel_booking(
     booking_id: BookingId,
     request: StaffCancel,
-    principal: Staff,
+    principal: BranchWorker,
     session: WriteSession,
     settings: AppSettings,
     now: Now,
@@ -174,7 +174,7 @@ async def staff_cancel_booking(
 async def staff_reschedule_booking(
     booking_id: BookingId,
     request: StaffReschedule,
-    principal: Staff,
+    principal: BranchWorker,
     session: WriteSession,
     settings: AppSettings,
     now: Now,
@@ -212,7 +212,7 @@ async def staff_reschedule_booking(
     ),
 )
 async def staff_confirmation_page(
-    booking_id: BookingId, principal: Staff, session: ReadSession, settings: AppSettings
+    booking_id: BookingId, principal: BranchWorker, session: ReadSession, settings: AppSettings
 ) -> HTMLResponse:
     access = await branch_day_service.access(session, principal, settings)
     view = await staff_booking_service.get(session, access, booking_id)
