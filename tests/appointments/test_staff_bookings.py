@@ -511,3 +511,28 @@ async def test_staff_and_citizens_booking_one_slot_at_the_same_moment_get_it_onc
     async with committed_db.transaction(read_only=True) as session:
         assert await session.scalar(select(func.count(Booking.id))) == 1
         await assert_invariant_holds(session)
+
+
+async def test_a_retried_staff_booking_with_its_idempotency_key_books_once(
+    committed_app: FastAPI, committed_client: httpx.AsyncClient, committed_db: Database
+) -> None:
+    client = committed_client
+    async with committed_db.transaction() as session:
+        found = await create_branches(session)
+    clerk = (await sign_in(client, "branch-hoerde", staff=True)).headers
+    stand_at(committed_app, FRIDAY)
+    headers = {**clerk, "Idempotency-Key": str(uuid.uuid4())}
+    body = booking_body(found.hoerde)
+
+    first = await staff_book(client, headers, body)
+    retried = await staff_book(client, headers, body)
+    other_body = await staff_book(client, headers, {**body, "name": "Max Mustermann"})
+
+    assert first.status_code == 201, first.text
+    assert retried.status_code == 201
+    assert retried.json() == first.json()
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    assert other_body.status_code == 422
+    async with committed_db.transaction(read_only=True) as session:
+        assert await session.scalar(select(func.count(Booking.id))) == 1
+        await assert_invariant_holds(session)
