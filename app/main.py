@@ -17,6 +17,7 @@ from app.appointments.display_router import router as display_router
 from app.appointments.pages import pages as appointment_pages
 from app.appointments.queue_router import router as appointments_queue_router
 from app.appointments.router import router as appointments_router
+from app.appointments.staff_bookings_router import router as appointments_staff_bookings_router
 from app.appointments.staff_router import router as appointments_staff_router
 from app.appointments.statistics_router import router as appointments_statistics_router
 from app.core import metrics
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(appointments_staff_router)
     app.include_router(appointments_statistics_router)
     app.include_router(appointments_queue_router)
+    app.include_router(appointments_staff_bookings_router)
     app.include_router(appointment_pages)
     app.include_router(display_router)
     app.include_router(display_pages)

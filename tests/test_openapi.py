@@ -240,6 +240,7 @@ def test_idempotency_key_is_declared_only_where_it_is_honoured(
         "appointments_confirm_hold",
         "appointments_create_hold",
         "appointments_draw_ticket",
+        "appointments_staff_book",
     ]
     install_probe_routes(app)
     app.openapi_schema = None

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +38,7 @@ from app.appointments.errors import (
 )
 from app.appointments.ics import IcsAppointment, appointment_calendar, event_uid
 from app.appointments.models import AppointmentService, Booking
+from app.appointments.qr import check_in_png
 from app.appointments.repository import (
     BOOKINGS,
     EXPIRING_STATUSES,
@@ -79,6 +81,12 @@ def email_key(settings: Settings, email: str) -> str:
     return _keyed(settings, "person", f"email:{email.casefold()}")
 
 
+def contact_key(settings: Settings, kind: str, normalised: str) -> str:
+    """Who booked through staff without an e-mail address: `kind` is `phone` or `postal`,
+    `normalised` the number or name and address as `staff_bookings` normalises them."""
+    return _keyed(settings, "person", f"{kind}:{normalised}")
+
+
 def link_signature(settings: Settings, booking_id: uuid.UUID) -> str:
     """What the links in a booking's e-mails carry instead of its manage token, which the
     server does not keep."""
@@ -96,9 +104,14 @@ class BookingAccess:
     principal: Principal | None = None
     token: str | None = None
     signature: str | None = None
+    staff_branch_id: uuid.UUID | None = None
+    """Staff acting for the citizen, whom `BranchAccess` let work at this branch: the booking
+    must still be at it."""
 
     def where(self, settings: Settings, booking_id: uuid.UUID) -> list[ColumnElement[bool]]:
         proofs: list[ColumnElement[bool]] = []
+        if self.staff_branch_id is not None:
+            proofs.append(Booking.branch_id == self.staff_branch_id)
         if self.token is not None:
             proofs.append(Booking.manage_token_hash == token_hash(self.token))
         if self.principal is not None:
@@ -224,6 +237,39 @@ class BookingService:
         )
         return view, token
 
+    async def confirm_by_staff(
+        self,
+        session: AsyncSession,
+        hold: Booking,
+        person_key: str,
+        contact: dict[str, str | None],
+        staff_id: uuid.UUID,
+        now: datetime,
+        settings: Settings,
+    ) -> BookingView:
+        """Turn a hold that staff made for a citizen who phoned or came by into a booking at
+        once: staff have the citizen's name and a way to reach them (`contact`: `name`,
+        `email`, `phone`, `postal_address`, `language`). The same cap as online applies; the
+        booking records who made it. A confirmation is e-mailed when there is an address."""
+        cap = settings.booking_max_active_per_person
+        if not await bookings.take_quota(session, person_key, cap):
+            raise PersonCapReached(cap)
+        values: dict[str, Any] = {
+            **contact,
+            "person_key": person_key,
+            "counts_in_quota": True,
+            "confirmed_via": "staff",
+            "confirmed_at": now,
+            "expires_at": None,
+            "booked_by": staff_id,
+            "reminder_sent_at": _reminder_done(hold.starts_at, now, settings),
+        }
+        guard = [Booking.status == BookingStatus.held, Booking.expires_at > now]
+        booking = await self._apply(session, hold.id, "confirm", guard, values, now)
+        view = await self.view(session, booking)
+        await self._send_confirmation(session, view, settings)
+        return view
+
     async def verify(
         self,
         session: AsyncSession,
@@ -318,9 +364,12 @@ class BookingService:
         access: BookingAccess,
         now: datetime,
         settings: Settings,
+        *,
+        reason: str | None = None,
     ) -> BookingView:
         """Cancel before the start. A confirmed booking's slot returns after a random delay,
-        so that bots watching for cancellations gain nothing; a pending one's at once."""
+        so that bots watching for cancellations gain nothing; a pending one's at once.
+        `reason`, from staff, is kept on the booking and told to the citizen."""
         booking = await session.get(Booking, booking_id, populate_existing=True)
         if booking is None:
             raise BookingNotFound()
@@ -336,7 +385,7 @@ class BookingService:
             booking_id,
             "cancel",
             [*proof, Booking.status == previous],
-            {"cancelled_at": now, "expires_at": None},
+            {"cancelled_at": now, "expires_at": None, "change_reason": reason},
             now,
         )
         if previous == BookingStatus.confirmed:
@@ -372,9 +421,12 @@ class BookingService:
         request: BookingReschedule,
         now: datetime,
         settings: Settings,
+        *,
+        reason: str | None = None,
     ) -> BookingView:
         """Move a confirmed booking: the new start is claimed first, in the same transaction
-        the old one is given up (returning after the random delay, as on cancellation)."""
+        the old one is given up (returning after the random delay, as on cancellation).
+        `reason`, from staff, is kept on the booking and told to the citizen."""
         booking = await self._visible(session, booking_id, access, settings)
         if booking.status != BookingStatus.confirmed or booking.starts_at <= now:
             raise NotReschedulable()
@@ -404,6 +456,7 @@ class BookingService:
                 "units": units,
                 "sequence": Booking.sequence + 1,
                 "reminder_sent_at": _reminder_done(start, now, settings),
+                "change_reason": reason,
             },
             now,
         )
@@ -497,6 +550,8 @@ class BookingService:
                 name=None,
                 email=None,
                 phone=None,
+                postal_address=None,
+                change_reason=None,
                 person_key=None,
                 manage_token_hash=None,
                 verification_code_hash=None,
@@ -554,6 +609,14 @@ class BookingService:
     async def _send_confirmation(
         self, session: AsyncSession, view: BookingView, settings: Settings
     ) -> None:
+        if view.booking.email is None:
+            return
+        qr = Attachment(
+            f"anmeldung-{view.booking.reference}.png",
+            "image/png",
+            await check_in_png(view.booking.reference),
+            content_id=f"qr-{view.booking.id.hex}@{urlsplit(settings.public_base_url).hostname}",
+        )
         await self._send(
             session,
             view,
@@ -561,7 +624,8 @@ class BookingService:
             settings,
             manage_url=_manage_url(settings, view.booking.id),
             cancel_url=_cancel_url(settings, view.booking.id),
-            attachments=[self._ics_attachment(view, settings)],
+            check_in_qr_cid=qr.content_id,
+            attachments=[self._ics_attachment(view, settings), qr],
         )
 
     async def _send(
@@ -594,6 +658,7 @@ class BookingService:
                     "starts_at": booking.starts_at,
                     "ends_at": booking.ends_at,
                     "persons": booking.persons,
+                    "reason": booking.change_reason,
                 },
                 **context,
             },

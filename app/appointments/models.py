@@ -26,6 +26,8 @@ LEIKA_KEY_LENGTH = 14
 NAME_LENGTH = 200
 PHONE_LENGTH = 40
 CALL_NUMBER_LENGTH = 10
+POSTAL_ADDRESS_LENGTH = 400
+CHANGE_REASON_LENGTH = 200
 
 
 class AppointmentService(UUIDPrimaryKey, Base):
@@ -226,6 +228,13 @@ class Booking(UUIDPrimaryKey, Base):
     # The last call to a counter ("call next" or a recall), and the staff member who made it.
     called_at: Mapped[datetime | None] = mapped_column()
     called_by: Mapped[uuid.UUID | None] = mapped_column()
+    # The analog path: the staff member who booked on the citizen's behalf (who phoned or
+    # came by), the postal address given instead of an e-mail address (personal data, erased
+    # with the rest), and the reason staff gave for the last cancellation or move, which the
+    # citizen is told.
+    booked_by: Mapped[uuid.UUID | None] = mapped_column()
+    postal_address: Mapped[str | None] = mapped_column(String(POSTAL_ADDRESS_LENGTH))
+    change_reason: Mapped[str | None] = mapped_column(String(CHANGE_REASON_LENGTH))
     # Increases with each change the citizen's calendar must learn of (RFC 5545 SEQUENCE).
     sequence: Mapped[int] = mapped_column(default=0, server_default="0")
     version: Mapped[int] = mapped_column(default=1)

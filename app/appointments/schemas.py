@@ -19,10 +19,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from app.appointments.models import BOOKING, NAME_LENGTH
+from app.appointments.models import BOOKING, CHANGE_REASON_LENGTH, NAME_LENGTH
 from app.core.i18n import Language
 from app.core.references import MAX_INPUT_LENGTH as MAX_REFERENCE_INPUT
 from app.core.schemas import EmailAddress, LocalizedText
+from app.core.text_input import NON_BLANK_TEXT_PATTERN
 
 MAX_PERSONS = 20
 # What `start` accepts, and what the contract says: RFC 3339 with seconds and an offset, in
@@ -275,6 +276,177 @@ class BookingCreated(BookingRead):
 
 class BookingList(BaseModel):
     items: list[BookingRead]
+
+
+STAFF_TEXT_PATTERN = NON_BLANK_TEXT_PATTERN
+POSTAL_CODE_PATTERN = r"^[0-9]{5}$"
+
+
+class PostalAddress(BaseModel):
+    """Where a confirmation can be posted to a citizen without an e-mail address."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    street: str = Field(
+        min_length=1,
+        max_length=150,
+        pattern=STAFF_TEXT_PATTERN,
+        description="Street and house number, e.g. `Hörder Bahnhofstraße 16`.",
+        examples=["Hörder Bahnhofstraße 16"],
+    )
+    postal_code: str = Field(
+        pattern=POSTAL_CODE_PATTERN, description="The German postal code, 5 digits."
+    )
+    city: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=STAFF_TEXT_PATTERN,
+        description="The town, e.g. `Dortmund`.",
+        examples=["Dortmund"],
+    )
+
+
+STAFF_BOOKING_EXAMPLES: list[JsonValue] = [
+    {
+        "service_id": "5b0e6f7a-3c1d-4e2f-9a8b-7c6d5e4f3a2b",
+        "branch_id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+        "start": START_EXAMPLE,
+        "persons": 1,
+        "name": "Erika Mustermann",
+        "phone": "0231 1234567",
+        "language": "de",
+    },
+    {
+        "service_id": "5b0e6f7a-3c1d-4e2f-9a8b-7c6d5e4f3a2b",
+        "branch_id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+        "start": START_EXAMPLE,
+        "name": "Erika Mustermann",
+        "postal_address": {
+            "street": "Hörder Bahnhofstraße 16",
+            "postal_code": "44263",
+            "city": "Dortmund",
+        },
+    },
+]
+
+
+def _staff_booking_schema(schema: dict[str, JsonValue]) -> None:
+    """The contract says what the service checks: a phone number or a postal address is
+    given, each left out rather than null when it is not."""
+    properties = schema["properties"]
+    assert isinstance(properties, dict)
+    for name in ("phone", "postal_address"):
+        field = properties[name]
+        assert isinstance(field, dict)
+        options = field.pop("anyOf")
+        assert isinstance(options, list)
+        [given] = [option for option in options if option != {"type": "null"}]
+        assert isinstance(given, dict)
+        field.update(given)
+    schema["anyOf"] = [{"required": ["phone"]}, {"required": ["postal_address"]}]
+    schema["examples"] = STAFF_BOOKING_EXAMPLES
+
+
+class StaffBookingCreate(BaseModel):
+    """Book for a citizen who phoned or came by: the start and who comes, with a phone number
+    or a postal address, and an e-mail address if they have one."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_staff_booking_schema)
+
+    service_id: uuid.UUID = Field(description="The service, from `appointments_list_services`.")
+    branch_id: uuid.UUID = Field(
+        description="A branch that offers the service and that the caller works at."
+    )
+    start: Rfc3339 = Field(
+        description="A start as `appointments_availability` lists it, with its offset."
+    )
+    persons: Annotated[int, BeforeValidator(_json_integer)] = Field(
+        default=1, ge=1, le=MAX_PERSONS, description="How many persons come together."
+    )
+    name: str = Field(
+        min_length=1,
+        max_length=NAME_LENGTH,
+        pattern=STAFF_TEXT_PATTERN,
+        description="The name under which the citizen is called at the counter.",
+    )
+    phone: str | None = Field(
+        default=None,
+        pattern=PHONE_PATTERN,
+        description="A number to reach the citizen; a phone number or `postal_address` is "
+        "required.",
+        examples=["0231 1234567"],
+    )
+    postal_address: PostalAddress | None = Field(
+        default=None,
+        description="Where to post the confirmation; a phone number or this is required.",
+    )
+    email: EmailAddress | None = Field(
+        default=None,
+        description="Optional: the confirmation with the QR code for check-in, the `.ics` "
+        "file and the reminder go there.",
+    )
+    language: Language = Field(
+        default=Language.de, description="The language of e-mails: `de` or `en`."
+    )
+
+
+class StaffCancel(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"reason": "Auf Wunsch der Bürgerin telefonisch abgesagt"}]
+        },
+    )
+
+    reason: str = Field(
+        min_length=1,
+        max_length=CHANGE_REASON_LENGTH,
+        pattern=STAFF_TEXT_PATTERN,
+        description="Why, in words for the citizen: it is kept on the booking, written to the "
+        "audit log, and told to the citizen in the e-mail and on the printed confirmation. "
+        "No internal notes.",
+    )
+
+
+class StaffReschedule(BookingReschedule):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"start": START_EXAMPLE, "reason": "Auf Wunsch telefonisch verlegt"}]
+        },
+    )
+
+    reason: str = Field(
+        min_length=1,
+        max_length=CHANGE_REASON_LENGTH,
+        pattern=STAFF_TEXT_PATTERN,
+        description="Why, in words for the citizen: it is kept on the booking, written to the "
+        "audit log, and told to the citizen in the e-mail and on the printed confirmation. "
+        "No internal notes.",
+    )
+
+
+class StaffBookingRead(BookingRead):
+    """A booking as staff see it when acting for the citizen."""
+
+    email: str | None
+    phone: str | None
+    postal_address: PostalAddress | None
+    confirmed_via: str | None = Field(
+        description="`staff` for a booking staff made, `eid` or `email` for one the citizen "
+        "made online; null while unconfirmed."
+    )
+    booked_by: uuid.UUID | None = Field(
+        description="The staff member who made the booking for the citizen; null otherwise."
+    )
+    change_reason: str | None = Field(
+        description="The reason staff gave for the last cancellation or move, as the citizen "
+        "was told it."
+    )
+    confirmation_page: str = Field(
+        description="The path of the printable confirmation, "
+        "`appointments_staff_confirmation_page`."
+    )
 
 
 class VisitStatus(StrEnum):

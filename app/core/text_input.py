@@ -23,6 +23,11 @@ _UNSAFE = re.compile(f"[{_CONTROL_CHARACTERS}\\ud800-\\udfff]")
 # The rule as a JSON Schema pattern for the contract. Lone surrogates are left out there: they
 # are no Unicode text at all, and many validators refuse a pattern that names them.
 SAFE_TEXT_PATTERN = f"^[^{_CONTROL_CHARACTERS}]*$"
+NON_BLANK_TEXT_PATTERN = (
+    f"^[^{_CONTROL_CHARACTERS}]*[^\\s{_CONTROL_CHARACTERS}][^{_CONTROL_CHARACTERS}]*$"
+)
+"""As `SAFE_TEXT_PATTERN`, and more than white space: for a name or a reason that a field
+with its own pattern must state in full."""
 
 BodyKind = Literal["json", "form"]
 

@@ -15,15 +15,22 @@ from typing import Any
 from app.core.i18n import Language
 
 CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$", re.IGNORECASE)
+CONTENT_ID = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+$")
 
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
-    """A file sent with the message, e.g. `Attachment("termin.ics", "text/calendar", ics)`."""
+    """A file sent with the message, e.g. `Attachment("termin.ics", "text/calendar", ics)`.
+
+    With a `content_id` it is an inline part of the HTML instead (RFC 2387 multipart/related),
+    shown where the HTML refers to it as `<img src="cid:{content_id}" alt="…">`; the id is
+    `local@domain`, unique to the message, e.g. `qr-<booking id>@rathaus.example`.
+    """
 
     filename: str
     content_type: str
     data: bytes
+    content_id: str | None = None
 
     def __post_init__(self) -> None:
         if not CONTENT_TYPE.match(self.content_type):
@@ -32,6 +39,8 @@ class Attachment:
             raise ValueError(
                 "filename must be a plain file name without path or control characters"
             )
+        if self.content_id is not None and not CONTENT_ID.match(self.content_id):
+            raise ValueError("content_id must be local@domain without angle brackets")
 
 
 def _unsafe_in_filename(character: str) -> bool:
@@ -57,6 +66,7 @@ class MailContent:
                     "filename": a.filename,
                     "content_type": a.content_type,
                     "data": base64.b64encode(a.data).decode("ascii"),
+                    "content_id": a.content_id,
                 }
                 for a in self.attachments
             ],
@@ -69,7 +79,12 @@ class MailContent:
             text=stored["text"],
             html=stored["html"],
             attachments=tuple(
-                Attachment(a["filename"], a["content_type"], base64.b64decode(a["data"]))
+                Attachment(
+                    a["filename"],
+                    a["content_type"],
+                    base64.b64decode(a["data"]),
+                    a.get("content_id"),
+                )
                 for a in stored["attachments"]
             ),
         )
@@ -95,7 +110,8 @@ def compose(
     date: datetime,
     language: Language,
 ) -> EmailMessage:
-    """Text and HTML as alternatives, followed by the attachments."""
+    """Text and HTML as alternatives, the HTML with its inline parts, followed by the
+    attachments."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = recipient
@@ -106,8 +122,20 @@ def compose(
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(content.text)
     message.add_alternative(content.html, subtype="html")
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None  # added just above
     for attachment in content.attachments:
         maintype, subtype = attachment.content_type.lower().split("/")
+        if attachment.content_id is not None:
+            html.add_related(
+                attachment.data,
+                maintype=maintype,
+                subtype=subtype,
+                cid=f"<{attachment.content_id}>",
+                filename=attachment.filename,
+                disposition="inline",
+            )
+            continue
         message.add_attachment(
             attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
         )

@@ -25,7 +25,11 @@ EXTRA_CONTEXT: dict[str, dict[str, Any]] = {
         "verify_url": VERIFY_URL,
         "valid_minutes": 15,
     },
-    "appointments/booking_confirmed": {"manage_url": MANAGE_URL, "cancel_url": CANCEL_URL},
+    "appointments/booking_confirmed": {
+        "manage_url": MANAGE_URL,
+        "cancel_url": CANCEL_URL,
+        "check_in_qr_cid": "qr-3c9d2e1f7a6b4c5d8e9f0a1b2c3d4e5f@termine.stadt.example",
+    },
     "appointments/booking_reminder": {
         "manage_url": MANAGE_URL,
         "cancel_url": CANCEL_URL,
@@ -47,6 +51,7 @@ def appointment(**overrides: Any) -> dict[str, Any]:
         "starts_at": datetime(2027, 3, 29, 7, 30, tzinfo=UTC),
         "ends_at": datetime(2027, 3, 29, 7, 50, tzinfo=UTC),
         "persons": 1,
+        "reason": None,
     }
     values.update(overrides)
     return values
@@ -258,3 +263,37 @@ def test_hostile_names_are_escaped_in_html_and_kept_verbatim_in_text(name: str) 
     assert "<script>" not in mail.html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in mail.html
     assert f"Guten Tag {HOSTILE}," in mail.text
+
+
+def test_the_confirmation_shows_the_qr_code_inline_with_a_text_alternative() -> None:
+    cid = EXTRA_CONTEXT["appointments/booking_confirmed"]["check_in_qr_cid"]
+    german = render("appointments/booking_confirmed")
+    english = render("appointments/booking_confirmed", Language.en)
+
+    assert f'<img src="cid:{cid}"' in german.html
+    assert 'alt="QR-Code zum Anmelden am Standort, Buchungsnummer T-4KQ7-M9X8"' in german.html
+    assert 'alt="QR code to check in at the branch, booking number T-4KQ7-M9X8"' in english.html
+    assert "QR-Code aus dieser E-Mail\nvor oder nennen die Buchungsnummer T-4KQ7-M9X8" in (
+        german.text
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "language", "told"),
+    [
+        ("appointments/booking_cancelled", Language.de, "Grund der Absage:"),
+        ("appointments/booking_cancelled", Language.en, "Reason for the cancellation:"),
+        ("appointments/booking_confirmed", Language.de, "Hinweis des Bürgerservice:"),
+        ("appointments/booking_confirmed", Language.en, "Note from the citizens' service:"),
+    ],
+)
+def test_the_reason_staff_gave_for_a_change_is_told_only_when_there_is_one(
+    name: str, language: Language, told: str
+) -> None:
+    reason = "Der Schalter ist an diesem Tag nicht besetzt."
+    with_reason = render(name, language, appointment=appointment(reason=reason))
+    without = render(name, language)
+
+    assert f"{told} {reason}" in with_reason.text
+    assert reason in with_reason.html
+    assert told not in without.text + without.html
