@@ -16,6 +16,7 @@ from app.appointments.pages import pages as appointment_pages
 from app.appointments.router import router as appointments_router
 from app.appointments.staff_router import router as appointments_staff_router
 from app.appointments.statistics_router import router as appointments_statistics_router
+from app.appointments.waiting_list_router import router as waiting_list_router
 from app.core import metrics
 from app.core.config import Environment, Settings, get_settings, refuse_unsafe
 from app.core.db import Database, create_engine
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(appointments_router)
     app.include_router(appointments_staff_router)
     app.include_router(appointments_statistics_router)
+    app.include_router(waiting_list_router)
     app.include_router(appointment_pages)
     app.add_api_route("/metrics", _metrics, methods=["GET", "HEAD"], include_in_schema=False)
 

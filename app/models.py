@@ -6,12 +6,17 @@ from app.appointments.models import (
     BranchCalendar,
     BranchService,
     CapacityDay,
+    CapacityOffer,
+    CapacityOfferPass,
     CapacityReturn,
     CapacityUnit,
     Closure,
     Counter,
     OpeningHours,
     PersonQuota,
+    WaitingListBranch,
+    WaitingListEntry,
+    WaitingListQuota,
 )
 from app.core.audit import AuditEntry
 from app.core.db import Base
@@ -45,6 +50,8 @@ __all__ = [
     "BranchCalendar",
     "BranchService",
     "CapacityDay",
+    "CapacityOffer",
+    "CapacityOfferPass",
     "CapacityReturn",
     "CapacityUnit",
     "CitizenAccount",
@@ -65,4 +72,7 @@ __all__ = [
     "RefreshToken",
     "StaffRoleGrant",
     "StaffUser",
+    "WaitingListBranch",
+    "WaitingListEntry",
+    "WaitingListQuota",
 ]

@@ -1,6 +1,7 @@
-"""Jobs of the calendar: release new days, give expired holds' and cancelled bookings' slots
-back, remind citizens, mark the citizens who did not come as no-shows, and end what the cap
-and retention no longer need.
+"""Jobs of the calendar: release new days, give expired holds' slots back, hand cancelled
+bookings' slots to the waiting list (passing lapsed offers on), remind citizens, mark the
+citizens who did not come as no-shows, and end what the cap, the waiting list and retention
+no longer need.
 
 Releasing days and expiring holds are not needed for correctness: availability and holds
 release missing days on demand, and a claim reclaims the expired holds in its way. The jobs
@@ -16,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.appointments.booking_service import booking_service
 from app.appointments.branch_day import branch_day_service
+from app.appointments.offers import offer_service
 from app.appointments.service import calendar_service, hold_service
+from app.appointments.waiting_list import waiting_list_service
 from app.core.db import utcnow
 from app.core.jobs.registry import JobContext, JobRegistry
 
@@ -27,6 +30,8 @@ REMIND_JOB = "appointments.send_reminders"
 SETTLE_QUOTAS_JOB = "appointments.settle_quotas"
 ERASE_JOB = "appointments.erase_personal_data"
 NO_SHOW_JOB = "appointments.mark_no_shows"
+PASS_OFFERS_JOB = "appointments.pass_lapsed_offers"  # noqa: S105 - a job name
+END_WAITING_JOB = "appointments.end_waiting_list_entries"
 
 
 def appointments_registry() -> JobRegistry:
@@ -44,7 +49,7 @@ def appointments_registry() -> JobRegistry:
     async def return_capacity(
         session: AsyncSession, payload: dict[str, Any], context: JobContext
     ) -> None:
-        await booking_service.return_capacity(session, utcnow())
+        await offer_service.return_capacity(session, utcnow(), context.settings)
 
     @registry.job(REMIND_JOB)
     async def remind(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
@@ -62,6 +67,18 @@ def appointments_registry() -> JobRegistry:
     async def no_shows(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
         await branch_day_service.mark_no_shows_due(session, utcnow(), context.settings)
 
+    @registry.job(PASS_OFFERS_JOB)
+    async def pass_offers(
+        session: AsyncSession, payload: dict[str, Any], context: JobContext
+    ) -> None:
+        await offer_service.pass_lapsed(session, utcnow(), context.settings)
+
+    @registry.job(END_WAITING_JOB)
+    async def end_waiting(
+        session: AsyncSession, payload: dict[str, Any], context: JobContext
+    ) -> None:
+        await waiting_list_service.end_due(session, utcnow())
+
     registry.every(timedelta(minutes=15), RELEASE_JOB)
     registry.every(timedelta(minutes=1), EXPIRE_JOB)
     registry.every(timedelta(minutes=1), RETURN_CAPACITY_JOB)
@@ -69,4 +86,6 @@ def appointments_registry() -> JobRegistry:
     registry.every(timedelta(minutes=15), SETTLE_QUOTAS_JOB)
     registry.every(timedelta(hours=1), ERASE_JOB)
     registry.every(timedelta(minutes=1), NO_SHOW_JOB)
+    registry.every(timedelta(minutes=1), PASS_OFFERS_JOB)
+    registry.every(timedelta(minutes=15), END_WAITING_JOB)
     return registry
