@@ -175,20 +175,18 @@ class OfferService:
         """Take the offered units: move the person's booking onto them, or book them anew.
         Returns the booking and, for a new one, its manage token, which is not kept."""
         seen = await self._owned(session, offer_id, token)
+        entry_id, seen_token = seen.entry_id, seen.token_hash
         try:
             offer = await OFFERS.apply(
                 session,
                 offer_id,
                 "accept",
-                where=[
-                    CapacityOffer.token_hash == seen.token_hash,
-                    CapacityOffer.expires_at > now,
-                ],
+                where=[CapacityOffer.token_hash == seen_token, CapacityOffer.expires_at > now],
                 values={"token_hash": None, "expires_at": None},
             )
         except (OfferNotFound, InvalidTransition):
-            raise await self._refusal(session, offer_id, seen.token_hash, now) from None
-        entry = await session.get(WaitingListEntry, seen.entry_id, populate_existing=True)
+            raise await self._refusal(session, offer_id, seen_token, now) from None
+        entry = await session.get(WaitingListEntry, entry_id, populate_existing=True)
         assert entry is not None  # an offered row names its entry
         manage_token: str | None = None
         if entry.booking_id is not None:
@@ -211,19 +209,20 @@ class OfferService:
         """Give the offer up: the person stays on the waiting list, and the units pass to the
         next person."""
         seen = await self._owned(session, offer_id, token)
+        entry_id, seen_token = seen.entry_id, seen.token_hash
+        assert entry_id is not None  # a live offer names its person
         try:
             offer = await OFFERS.apply(
                 session,
                 offer_id,
                 "pass",
-                where=[CapacityOffer.token_hash == seen.token_hash],
+                where=[CapacityOffer.token_hash == seen_token],
                 values=UNOWNED,
                 summary={"reason": "declined"},
             )
         except (OfferNotFound, InvalidTransition):
-            raise await self._refusal(session, offer_id, seen.token_hash, now) from None
-        assert seen.entry_id is not None
-        await self._pass_on(session, offer, seen.entry_id, now, settings)
+            raise await self._refusal(session, offer_id, seen_token, now) from None
+        await self._pass_on(session, offer, entry_id, now, settings)
         return {"id": str(offer_id), "status": "declined"}
 
     async def pass_lapsed(self, session: AsyncSession, now: datetime, settings: Settings) -> int:
