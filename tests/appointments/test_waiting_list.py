@@ -5,10 +5,7 @@ changes nothing; capacity and bookings agree throughout."""
 
 from __future__ import annotations
 
-import json
-import re
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,7 +26,6 @@ from app.appointments.offers import offer_service
 from app.appointments.waiting_list import waiting_list_service
 from app.core.config import Settings
 from app.core.db import Database
-from app.notifications.models import NotificationDelivery
 from tests.conftest import make_settings
 from tests.fixtures.appointments import Calendar, create_calendar, stand_at
 from tests.fixtures.auth import sign_in
@@ -42,6 +38,13 @@ from tests.fixtures.bookings import (
     hold_body,
     manage,
 )
+from tests.fixtures.waiting_list import (
+    Waiting,
+    join,
+    join_body,
+    offer_link,
+    offer_token,
+)
 
 NOW = datetime(2027, 3, 19, 9, 0, tzinfo=UTC)
 API = "/api/v1/appointments"
@@ -49,7 +52,6 @@ PROBLEM = "https://rathaus.example/problems/"
 MONDAY_8_10 = "2027-03-22T08:10:00+01:00"
 EIGHT = datetime(2027, 3, 22, 7, 0, tzinfo=UTC)
 NINE = datetime(2027, 3, 22, 8, 0, tzinfo=UTC)
-OFFER_LINK = re.compile(r"/appointments/offers/([0-9a-f-]{36})\?token=([A-Za-z0-9_-]+)")
 
 
 @pytest.fixture
@@ -65,36 +67,6 @@ async def calendar(app: FastAPI, session: AsyncSession) -> Calendar:
     await session.commit()
     stand_at(app, NOW)
     return calendar
-
-
-@dataclass
-class Waiting:
-    """A citizen on the waiting list, as the API answered."""
-
-    id: str
-    token: str
-    email: str
-
-
-def join_body(calendar: Calendar, email: str, **changes: Any) -> dict[str, Any]:
-    return {
-        "service_id": str(calendar.service.id),
-        "branch_ids": [str(calendar.branch.id)],
-        "email": email,
-        "name": email.split("@")[0].title(),
-        **changes,
-    }
-
-
-async def join(
-    client: httpx.AsyncClient,
-    body: dict[str, Any],
-    headers: dict[str, str] | None = None,
-) -> Waiting:
-    response = await client.post(f"{API}/waiting-list", json=body, headers=headers or {})
-    assert response.status_code == 201, response.text
-    answer = response.json()
-    return Waiting(answer["id"], answer["manage_token"], body.get("email") or "")
 
 
 async def join_with_eid(
@@ -124,23 +96,6 @@ async def return_held_back(db: Database, settings: Settings) -> datetime:
     return returns_at
 
 
-async def offer_link(session: AsyncSession, email: str) -> tuple[str, str]:
-    """The offer id and token of the last offer mail to `email`."""
-    deliveries = (
-        await session.scalars(
-            select(NotificationDelivery).where(
-                NotificationDelivery.template == "appointments/waiting_list_offer",
-                NotificationDelivery.recipient_address == email,
-            )
-        )
-    ).all()
-    assert deliveries, f"no offer mail to {email}"
-    texts = [json.dumps(delivery.content) for delivery in deliveries]
-    found = [OFFER_LINK.search(text) for text in texts]
-    links = [(match.group(1), match.group(2)) for match in found if match]
-    return links[-1]
-
-
 async def offers_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(
         select(CapacityOffer.status, func.count()).group_by(CapacityOffer.status)
@@ -156,10 +111,6 @@ async def entry_status(session: AsyncSession, entry_id: str) -> str:
     )
     assert status is not None
     return status
-
-
-def offer_token(token: str) -> dict[str, str]:
-    return {"Offer-Token": token}
 
 
 async def test_a_freed_slot_goes_to_the_first_waiting_citizen_and_not_to_the_public(
