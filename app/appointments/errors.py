@@ -292,6 +292,9 @@ class StatisticsRangeRefused(AppointmentInputRefused):
     only_ended_days: ClassVar[Text] = Text(
         de="Offene Daten gibt es nur für Tage, die schon vorbei sind: 'to' muss vor heute liegen.",
         en="Open data covers only days that have ended: 'to' must be before today.",
+    )
+
+
 class WaitingListEntryNotFound(NotFound):
     slug = "waiting-list-entry-not-found"
     title = Text(de="Eintrag nicht gefunden", en="Entry not found")

@@ -228,8 +228,13 @@ async def test_an_email_entry_gets_its_code_and_the_offer_by_mail_and_books_from
     [offer_mail] = await deliver(committed_db, smtp_settings, mailbox)
     link = OFFER_LINK.search(text_of(offer_mail))
     assert link is not None, text_of(offer_mail)
+    page = await client.get(link.group(0))
+    shown = await client.get(f"{API}/offers/{link.group(1)}", headers=offer_token(link.group(2)))
     accepted = await client.post(
-        f"{API}/offers/{link.group(1)}/accept", headers=offer_token(link.group(2))
+        f"/appointments/offers/{link.group(1)}/accept", data={"token": link.group(2)}
+    )
+    again = await client.post(
+        f"/appointments/offers/{link.group(1)}/accept", data={"token": link.group(2)}
     )
     [confirmation] = await deliver(committed_db, smtp_settings, mailbox)
 
@@ -241,11 +246,21 @@ async def test_an_email_entry_gets_its_code_and_the_offer_by_mail_and_books_from
     assert str(offer_mail.parsed()["Subject"]).startswith("Earlier slot free")
     assert "held for you alone" in text_of(offer_mail)
     assert text_of(offer_mail).count(smtp_settings.public_base_url) >= 1
+    assert page.status_code == 200
+    assert "Annehmen" in page.text
+    assert "Decline" in page.text
+    assert shown.json()["start"] == MONDAY_8
     assert accepted.status_code == 200, accepted.text
-    assert accepted.json()["start"] == MONDAY_8
-    assert accepted.json()["language"] == "en"
+    assert "Termin gebucht" in accepted.text
+    assert again.status_code == 404
+    assert "Offer not found" in again.text
+    async with committed_db.transaction(read_only=True) as session:
+        booked = await session.scalar(select(Booking).where(Booking.status == "confirmed"))
+    assert booked is not None
+    assert booked.language == "en"
+    assert booked.email == ANNA
     assert confirmation.envelope_to == [ANNA]
-    assert accepted.json()["reference"] in text_of(confirmation)
+    assert booked.reference in text_of(confirmation)
     assert len(attachments_of(confirmation)) == 1
     async with committed_db.transaction(read_only=True) as session:
         count = await session.scalar(
