@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 
+from app.appointments.blocks_router import router as blocks_router
 from app.appointments.offer_pages import offer_pages
 from app.appointments.pages import pages as appointment_pages
 from app.appointments.router import router as appointments_router
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(appointments_staff_router)
     app.include_router(appointments_statistics_router)
     app.include_router(waiting_list_router)
+    app.include_router(blocks_router)
     app.include_router(appointment_pages)
     app.include_router(offer_pages)
     app.add_api_route("/metrics", _metrics, methods=["GET", "HEAD"], include_in_schema=False)

@@ -239,6 +239,7 @@ def test_idempotency_key_is_declared_only_where_it_is_honoured(
     assert sorted(idempotent_operations(document)) == [
         "appointments_confirm_hold",
         "appointments_create_hold",
+        "appointments_join_waiting_list",
     ]
     install_probe_routes(app)
     app.openapi_schema = None

@@ -548,6 +548,19 @@ class BookingService:
                 raise HoldExpired() from None
             raise InvalidTransition(status, BOOKINGS.labels.get(status)) from None
 
+    async def send_cancellation(
+        self, session: AsyncSession, view: BookingView, settings: Settings
+    ) -> None:
+        """The cancellation of a booking cancelled elsewhere (a staff block)."""
+        await self._send(
+            session,
+            view,
+            "appointments/booking_cancelled",
+            settings,
+            book_again_url=settings.public_base_url,
+            attachments=[self._ics_attachment(view, settings, cancelled=True)],
+        )
+
     async def send_confirmation(
         self, session: AsyncSession, view: BookingView, settings: Settings
     ) -> None:

@@ -412,3 +412,13 @@ class OfferExpired(Conflict):
         en="The time to accept the offer has passed; the slot was passed on. You stay on the "
         "waiting list.",
     )
+
+
+class InvalidBlock(AppointmentInputRefused):
+    slug = "invalid-block"
+    pointer = "#/ends_at"
+    title = Text(de="Ungültige Sperre", en="Invalid block")
+    default_detail = Text(
+        de="Eine Sperre endet nach ihrem Beginn.",
+        en="A block ends after it begins.",
+    )

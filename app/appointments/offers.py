@@ -146,7 +146,7 @@ class OfferService:
             if needed is None or not await self._take_entry(session, entry.id):
                 continue
             end = freed.start + needed * unit
-            await self._offer(session, freed, entry, end, needed, now, settings)
+            await self.offer(session, freed, entry, end, needed, now, settings)
             if end < freed.end:
                 await self.hand_over(session, Freed(freed.branch_id, end, freed.end), now, settings)
             return
@@ -342,7 +342,7 @@ class OfferService:
             return False
         return True
 
-    async def _offer(
+    async def offer(
         self,
         session: AsyncSession,
         freed: Freed,
@@ -351,12 +351,20 @@ class OfferService:
         units: int,
         now: datetime,
         settings: Settings,
+        *,
+        minutes: int | None = None,
+        displaced: Booking | None = None,
+        reason: Text | None = None,
     ) -> None:
+        """Offer the units from `freed.start` to `end` to the entry, whose status is
+        `offered` already, and send the e-mail with the link; `displaced` is the booking a
+        staff block cancelled, for whose citizen the units were claimed."""
         token = secrets.token_urlsafe(32)
+        valid_minutes = minutes or settings.waiting_list_offer_minutes
         values: dict[str, Any] = {
             "entry_id": entry.id,
             "token_hash": token_hash(token),
-            "expires_at": now + timedelta(minutes=settings.waiting_list_offer_minutes),
+            "expires_at": now + timedelta(minutes=valid_minutes),
             "ends_at": end,
             "units": units,
             "service_id": entry.service_id,
@@ -387,7 +395,9 @@ class OfferService:
                 where=[CapacityOffer.entry_id.is_(None)],
                 values={**values, "rounds": CapacityOffer.rounds + 1},
             )
-        await self._send_offer(session, offer, entry, token, settings)
+        await self._send_offer(
+            session, offer, entry, token, settings, valid_minutes, displaced, reason
+        )
 
     async def _pass_on(
         self,
@@ -561,6 +571,9 @@ class OfferService:
         entry: WaitingListEntry,
         token: str,
         settings: Settings,
+        valid_minutes: int,
+        displaced: Booking | None,
+        reason: Text | None,
     ) -> None:
         assert entry.email is not None  # kept while the entry is active
         assert offer.expires_at is not None  # offered
@@ -574,8 +587,10 @@ class OfferService:
         await notification_service.send(
             session,
             Recipient(entry.email, language, RecipientKind.citizen),
-            "appointments/waiting_list_offer",
+            "appointments/block_offer" if displaced else "appointments/waiting_list_offer",
             {
+                "reason": (reason.en if english else reason.de) if reason else "",
+                "cancelled_start": displaced.starts_at if displaced else None,
                 "citizen_name": entry.name or "",
                 "offer": {
                     "service_name": service.name_en if english else service.name_de,
@@ -591,7 +606,7 @@ class OfferService:
                     "moves_from": moving.starts_at if moving else None,
                 },
                 "offer_url": url,
-                "valid_minutes": settings.waiting_list_offer_minutes,
+                "valid_minutes": valid_minutes,
             },
         )
 

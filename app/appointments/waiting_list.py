@@ -500,6 +500,8 @@ class WaitingListService:
                 raise ServiceNotOffered(pointer=f"#/branch_ids/{index}")
 
     async def _take_quota(self, session: AsyncSession, person_key: str, limit: int) -> bool:
+        """Count one more entry for `person_key`, unless it has `limit` already: one guarded
+        upsert, so two parallel joins at the limit cannot both pass it."""
         statement = (
             _insert(session)
             .values(person_key=person_key, active=1)
@@ -511,6 +513,18 @@ class WaitingListService:
             .returning(WaitingListQuota.active)
         )
         return (await session.execute(statement)).first() is not None
+
+    async def count_entry(self, session: AsyncSession, person_key: str) -> None:
+        """Count an entry the citizen did not ask for (a block's offer) beyond the limit;
+        ending it counts it down again."""
+        await session.execute(
+            _insert(session)
+            .values(person_key=person_key, active=1)
+            .on_conflict_do_update(
+                index_elements=[WaitingListQuota.person_key],
+                set_={"active": WaitingListQuota.active + 1},
+            )
+        )
 
     async def _send_code(
         self, session: AsyncSession, entry: WaitingListEntry, code: str, settings: Settings

@@ -180,6 +180,8 @@ class Settings(BaseSettings):
     waiting_list_offer_minutes: int = Field(default=15, ge=1, le=1440)
     waiting_list_max_entries_per_person: int = Field(default=3, ge=1, le=50)
     waiting_list_max_days: int = Field(default=90, ge=1, le=365)
+    block_offer_minutes: int = Field(default=24 * 60, ge=5, le=7 * 24 * 60)
+    block_nearby_km: float = Field(default=5.0, ge=0, le=100)
     branch_supervisor_department: str = Field(default="33", pattern=r"^[A-Za-z0-9_-]{1,20}$")
     oidc_providers: list[OidcProviderSettings] = Field(default_factory=list)
     oidc_max_id_token_bytes: int = Field(default=65_536, ge=4096, le=1_048_576)
