@@ -64,6 +64,7 @@ CLAIM_ATTEMPTS = 5
 class Plan:
     """What a block displaces, in the order it is freed."""
 
+    closure_id: uuid.UUID
     returns: list[CapacityReturn] = field(default_factory=list)
     offers: list[CapacityOffer] = field(default_factory=list)
     holds: list[Booking] = field(default_factory=list)
@@ -163,7 +164,6 @@ class BlockService:
             elif booking.email is not None:
                 view = await booking_service.view(session, booking)
                 await booking_service.send_cancellation(session, view, settings)
-        closure = await self._closure(session, branch_id, block)
         await record(
             session,
             action="closure.block",
@@ -172,7 +172,7 @@ class BlockService:
             summary={"cancelled": len(plan.bookings), "offered": len(offered)},
         )
         return {
-            "closure_id": str(closure),
+            "closure_id": str(plan.closure_id),
             "cancelled": [_booking_json(b) for b in plan.bookings],
             "offered_booking_ids": offered,
         }
@@ -218,36 +218,22 @@ class BlockService:
         if found is None:
             raise CounterNotAtBranch(pointer="#/counter_id")
 
-    async def _closure(
-        self, session: AsyncSession, branch_id: uuid.UUID, block: BlockCreate
-    ) -> uuid.UUID:
-        closure = await session.scalar(
-            select(Closure.id).where(
-                Closure.branch_id == branch_id,
-                Closure.starts_at == block.starts_at,
-                Closure.ends_at == block.ends_at,
-            )
-        )
-        assert closure is not None  # added by `_plan`
-        return closure
-
     async def _plan(self, session: AsyncSession, branch_id: uuid.UUID, block: BlockCreate) -> Plan:
         """Add the closure (the caller's transaction or savepoint), and choose what must
         leave each slot unit that then has more places taken than it has."""
         await calendar_service.lock_branch(session, branch_id)
-        session.add(
-            Closure(
-                branch_id=branch_id,
-                counter_id=block.counter_id,
-                starts_at=block.starts_at,
-                ends_at=block.ends_at,
-                reason_de=block.reason_de,
-                reason_en=block.reason_en,
-            )
+        closure = Closure(
+            branch_id=branch_id,
+            counter_id=block.counter_id,
+            starts_at=block.starts_at,
+            ends_at=block.ends_at,
+            reason_de=block.reason_de,
+            reason_en=block.reason_en,
         )
+        session.add(closure)
         await session.flush()
         excess = await self._excess(session, branch_id, block)
-        plan = Plan()
+        plan = Plan(closure.id)
         if not excess:
             return plan
         start, end = min(excess), max(excess) + timedelta(seconds=1)
@@ -259,8 +245,6 @@ class BlockService:
                 return False
             for s in covered:
                 excess[s] -= 1
-            for s in [s for s, n in excess.items() if first <= s < last and n < 0]:
-                excess[s] = 0
             return True
 
         for held_back in await session.scalars(

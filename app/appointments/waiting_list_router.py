@@ -173,7 +173,8 @@ async def verify_waiting_list_entry(
     summary="One waiting-list entry",
     description="With the `Waiting-List-Token` header, or signed in with the online ID card "
     "as the citizen who made it. An entry that does not exist and one the caller may not see "
-    "are both 404.",
+    "are both 404, and so is an entry that has ended (its personal data, token included, are "
+    "erased then).",
     responses=problem_responses(*ENTRY_ACCESS_PROBLEMS),
 )
 async def get_waiting_list_entry(
@@ -188,7 +189,8 @@ async def get_waiting_list_entry(
     summary="Leave the waiting list",
     description="Withdraws the entry (status `left`) and erases its personal data; a slot "
     "offered to the citizen at that moment passes to the next person. Same access as "
-    "`appointments_get_waiting_list_entry`; withdrawing twice is 409.",
+    "`appointments_get_waiting_list_entry`; once an entry has ended its token and sign-in "
+    "open nothing any more (404).",
     responses=problem_responses(*ENTRY_ACCESS_PROBLEMS, InvalidTransition),
 )
 async def leave_waiting_list(
