@@ -30,8 +30,6 @@ REMIND_JOB = "appointments.send_reminders"
 SETTLE_QUOTAS_JOB = "appointments.settle_quotas"
 ERASE_JOB = "appointments.erase_personal_data"
 NO_SHOW_JOB = "appointments.mark_no_shows"
-PASS_OFFERS_JOB = "appointments.pass_lapsed_offers"  # noqa: S105 - a job name
-END_WAITING_JOB = "appointments.end_waiting_list_entries"
 
 
 def appointments_registry() -> JobRegistry:
@@ -44,12 +42,16 @@ def appointments_registry() -> JobRegistry:
     @registry.job(EXPIRE_JOB)
     async def expire(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
         await hold_service.expire_due(session, utcnow())
+        await waiting_list_service.end_due(session, utcnow())
 
     @registry.job(RETURN_CAPACITY_JOB)
     async def return_capacity(
         session: AsyncSession, payload: dict[str, Any], context: JobContext
     ) -> None:
-        await offer_service.return_capacity(session, utcnow(), context.settings)
+        # Lapsed offers pass on first, so that returning units find their people waiting.
+        now = utcnow()
+        await offer_service.pass_lapsed(session, now, context.settings)
+        await offer_service.return_capacity(session, now, context.settings)
 
     @registry.job(REMIND_JOB)
     async def remind(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
@@ -67,18 +69,6 @@ def appointments_registry() -> JobRegistry:
     async def no_shows(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
         await branch_day_service.mark_no_shows_due(session, utcnow(), context.settings)
 
-    @registry.job(PASS_OFFERS_JOB)
-    async def pass_offers(
-        session: AsyncSession, payload: dict[str, Any], context: JobContext
-    ) -> None:
-        await offer_service.pass_lapsed(session, utcnow(), context.settings)
-
-    @registry.job(END_WAITING_JOB)
-    async def end_waiting(
-        session: AsyncSession, payload: dict[str, Any], context: JobContext
-    ) -> None:
-        await waiting_list_service.end_due(session, utcnow())
-
     registry.every(timedelta(minutes=15), RELEASE_JOB)
     registry.every(timedelta(minutes=1), EXPIRE_JOB)
     registry.every(timedelta(minutes=1), RETURN_CAPACITY_JOB)
@@ -86,6 +76,4 @@ def appointments_registry() -> JobRegistry:
     registry.every(timedelta(minutes=15), SETTLE_QUOTAS_JOB)
     registry.every(timedelta(hours=1), ERASE_JOB)
     registry.every(timedelta(minutes=1), NO_SHOW_JOB)
-    registry.every(timedelta(minutes=1), PASS_OFFERS_JOB)
-    registry.every(timedelta(minutes=15), END_WAITING_JOB)
     return registry
