@@ -12,14 +12,17 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 
+from app.appointments.blocks_router import router as blocks_router
 from app.appointments.display_router import pages as display_pages
 from app.appointments.display_router import router as display_router
+from app.appointments.offer_pages import offer_pages
 from app.appointments.pages import pages as appointment_pages
 from app.appointments.queue_router import router as appointments_queue_router
 from app.appointments.router import router as appointments_router
 from app.appointments.staff_bookings_router import router as appointments_staff_bookings_router
 from app.appointments.staff_router import router as appointments_staff_router
 from app.appointments.statistics_router import router as appointments_statistics_router
+from app.appointments.waiting_list_router import router as waiting_list_router
 from app.core import metrics
 from app.core.config import Environment, Settings, get_settings, refuse_unsafe
 from app.core.db import Database, create_engine
@@ -123,9 +126,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(appointments_statistics_router)
     app.include_router(appointments_queue_router)
     app.include_router(appointments_staff_bookings_router)
+    app.include_router(waiting_list_router)
+    app.include_router(blocks_router)
     app.include_router(appointment_pages)
     app.include_router(display_router)
     app.include_router(display_pages)
+    app.include_router(offer_pages)
     app.add_api_route("/metrics", _metrics, methods=["GET", "HEAD"], include_in_schema=False)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

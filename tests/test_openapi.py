@@ -241,6 +241,7 @@ def test_idempotency_key_is_declared_only_where_it_is_honoured(
         "appointments_create_hold",
         "appointments_draw_ticket",
         "appointments_staff_book",
+        "appointments_join_waiting_list",
     ]
     install_probe_routes(app)
     app.openapi_schema = None

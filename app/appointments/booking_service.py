@@ -528,9 +528,6 @@ class BookingService:
             sent += 1
         return sent
 
-    async def return_capacity(self, session: AsyncSession, now: datetime) -> int:
-        return await bookings.return_due(session, now, BATCH)
-
     async def settle_quotas(self, session: AsyncSession, now: datetime) -> int:
         """Appointments that are over no longer count against their person's cap."""
         over = await bookings.past_in_quota(session, now, BATCH)
@@ -605,6 +602,25 @@ class BookingService:
             if status in EXPIRING_STATUSES and expires_at is not None and expires_at <= now:
                 raise HoldExpired() from None
             raise InvalidTransition(status, BOOKINGS.labels.get(status)) from None
+
+    async def send_cancellation(
+        self, session: AsyncSession, view: BookingView, settings: Settings
+    ) -> None:
+        """The cancellation of a booking cancelled elsewhere (a staff block)."""
+        await self._send(
+            session,
+            view,
+            "appointments/booking_cancelled",
+            settings,
+            book_again_url=settings.public_base_url,
+            attachments=[self._ics_attachment(view, settings, cancelled=True)],
+        )
+
+    async def send_confirmation(
+        self, session: AsyncSession, view: BookingView, settings: Settings
+    ) -> None:
+        """The confirmation of a booking made or moved elsewhere (an accepted offer)."""
+        await self._send_confirmation(session, view, settings)
 
     async def _send_confirmation(
         self, session: AsyncSession, view: BookingView, settings: Settings

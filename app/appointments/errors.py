@@ -344,3 +344,132 @@ class QueueEmpty(Conflict):
         de="Für diesen Schalter wartet gerade niemand, der aufgerufen werden kann.",
         en="Nobody who can be called to this counter is waiting right now.",
     )
+
+
+class WaitingListEntryNotFound(NotFound):
+    slug = "waiting-list-entry-not-found"
+    title = Text(de="Eintrag nicht gefunden", en="Entry not found")
+    default_detail = Text(
+        de="Einen Eintrag auf der Warteliste mit dieser Kennung gibt es nicht.",
+        en="There is no waiting-list entry with this id.",
+    )
+
+
+class WaitingListCredentialsMissing(Unauthorized):
+    slug = "waiting-list-credentials-missing"
+    title = Text(de="Zugang zum Eintrag fehlt", en="Access to the entry missing")
+    default_detail = Text(
+        de="Senden Sie den Schlüssel des Eintrags im Header 'Waiting-List-Token' oder melden "
+        "Sie sich mit dem Online-Ausweis an.",
+        en="Send the entry's token in the 'Waiting-List-Token' header, or sign in with the "
+        "online ID card.",
+    )
+
+
+class WaitingListServiceMissing(AppointmentInputRefused):
+    slug = "waiting-list-service-missing"
+    pointer = "#/service_id"
+    title = Text(de="Dienstleistung fehlt", en="Service missing")
+    default_detail = Text(
+        de="Nennen Sie die Dienstleistung oder den Termin, der vorverlegt werden soll.",
+        en="Name the service, or the appointment that should be moved earlier.",
+    )
+
+
+class WaitingListContactRequired(AppointmentInputRefused):
+    slug = "waiting-list-contact-required"
+    pointer = "#/email"
+    title = Text(de="E-Mail-Adresse fehlt", en="E-mail address missing")
+    default_detail = Text(
+        de="Wir brauchen Ihre E-Mail-Adresse, um Ihnen einen frei gewordenen Termin anzubieten.",
+        en="We need your e-mail address to offer you a slot that has become free.",
+    )
+
+
+class LatestDayInPast(AppointmentInputRefused):
+    slug = "latest-day-in-past"
+    pointer = "#/latest_day"
+    title = Text(de="Tag liegt in der Vergangenheit", en="Day is in the past")
+    default_detail = Text(
+        de="Der späteste Tag für einen angebotenen Termin darf nicht vor heute liegen.",
+        en="The latest day for an offered slot must not be before today.",
+    )
+
+
+class BookingNotWaitlistable(Conflict):
+    slug = "booking-not-waitlistable"
+    title = Text(de="Termin kann nicht vorverlegt werden", en="Appointment cannot be moved up")
+    default_detail = Text(
+        de="Nur gebuchte Termine, die noch bevorstehen, können auf die Warteliste für einen "
+        "früheren Termin.",
+        en="Only confirmed appointments that are still ahead can wait for an earlier slot.",
+    )
+
+
+class WaitingListLimitReached(Conflict):
+    slug = "waiting-list-limit-reached"
+    title = Text(de="Zu viele Einträge auf der Warteliste", en="Too many waiting-list entries")
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            Text(
+                de=f"Sie stehen bereits {limit}-mal auf der Warteliste. Bitte nehmen Sie einen "
+                "Eintrag zurück, bevor Sie einen weiteren anlegen.",
+                en=f"You are already on the waiting list {limit} times. Please withdraw an "
+                "entry before adding another.",
+            ),
+            extensions={"limit": limit},
+        )
+
+
+class WaitingListVerificationFailed(Conflict):
+    slug = "waiting-list-verification-failed"
+    title = Text(de="Eintrag nicht bestätigt", en="Entry not confirmed")
+    default_detail = Text(
+        de="Der Code wurde zu oft falsch eingegeben oder ist abgelaufen. Der Eintrag ist "
+        "aufgehoben; bitte tragen Sie sich erneut ein.",
+        en="The code was entered wrongly too often or has expired. The entry was removed; "
+        "please join the waiting list again.",
+    )
+
+    def __init__(self) -> None:
+        super().__init__(keeps_changes=True)
+
+
+class OfferNotFound(NotFound):
+    slug = "offer-not-found"
+    title = Text(de="Angebot nicht gefunden", en="Offer not found")
+    default_detail = Text(
+        de="Dieses Angebot gibt es nicht, oder es gilt nicht mehr für Sie.",
+        en="This offer does not exist, or it is no longer yours.",
+    )
+
+
+class OfferCredentialsMissing(Unauthorized):
+    slug = "offer-credentials-missing"
+    title = Text(de="Zugang zum Angebot fehlt", en="Access to the offer missing")
+    default_detail = Text(
+        de="Senden Sie den Schlüssel aus der E-Mail des Angebots im Header 'Offer-Token'.",
+        en="Send the token from the offer's e-mail in the 'Offer-Token' header.",
+    )
+
+
+class OfferExpired(Conflict):
+    slug = "offer-expired"
+    title = Text(de="Angebot abgelaufen", en="Offer expired")
+    default_detail = Text(
+        de="Die Zeit, das Angebot anzunehmen, ist abgelaufen; der Termin wurde weitergegeben. "
+        "Sie bleiben auf der Warteliste.",
+        en="The time to accept the offer has passed; the slot was passed on. You stay on the "
+        "waiting list.",
+    )
+
+
+class InvalidBlock(AppointmentInputRefused):
+    slug = "invalid-block"
+    pointer = "#/ends_at"
+    title = Text(de="Ungültige Sperre", en="Invalid block")
+    default_detail = Text(
+        de="Eine Sperre endet nach ihrem Beginn.",
+        en="A block ends after it begins.",
+    )

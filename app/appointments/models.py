@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, Time, false
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, Time, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import EMAIL_LENGTH, Base, UUIDPrimaryKey, utcnow
@@ -365,3 +365,125 @@ class QueueCall(UUIDPrimaryKey, Base):
     called_by: Mapped[uuid.UUID] = mapped_column()
     booking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bookings.id"))
     ticket_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("walk_in_tickets.id"))
+
+
+OFFERED = "offered"
+"""The status of a capacity offer that holds its units for one person (`CapacityOffer`)."""
+
+
+class WaitingListEntry(UUIDPrimaryKey, Base):
+    """A citizen waiting for an earlier slot of a service at chosen branches
+    (`waiting_list_branches`), with or without a booking to move.
+
+    Who it is (`name`, `email`, tokens) is kept only while the entry is active and erased
+    when it ends; `person_key` serves the per-person limit (`waiting_list_quotas`).
+    """
+
+    __tablename__ = "waiting_list_entries"
+    __table_args__ = (
+        CheckConstraint("persons >= 1", name="persons_positive"),
+        Index(None, "status", "created_at"),
+        Index(None, "status", "ends_at"),
+        Index(None, "booking_id"),
+    )
+
+    status: Mapped[str] = mapped_column(String(30))
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointment_services.id"))
+    persons: Mapped[int] = mapped_column(default=1)
+    # The last day (Berlin) an offered slot may fall on; any day when null.
+    latest_day: Mapped[date | None] = mapped_column(Date)
+    booking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bookings.id"))
+    person_key: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
+    language: Mapped[str] = mapped_column(String(2), default="de")
+    confirmed_via: Mapped[str] = mapped_column(String(10))
+    manage_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    verification_code_hash: Mapped[str | None] = mapped_column(String(64))
+    verification_attempts: Mapped[int] = mapped_column(default=0)
+    # Until when an unverified entry waits for its code.
+    expires_at: Mapped[datetime | None] = mapped_column()
+    # When the entry ends by itself: the end of `latest_day`, the retention, or the start of
+    # the booking it would move.
+    ends_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WaitingListBranch(Base):
+    """A branch at which a waiting-list entry would take a slot."""
+
+    __tablename__ = "waiting_list_branches"
+    __table_args__ = (Index(None, "branch_id"),)
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("waiting_list_entries.id"), primary_key=True
+    )
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"), primary_key=True)
+
+
+class WaitingListQuota(Base):
+    """How many active waiting-list entries one person has; the limit is a guarded upsert on
+    this row, as for bookings (`PersonQuota`)."""
+
+    __tablename__ = "waiting_list_quotas"
+    __table_args__ = (CheckConstraint("active >= 0", name="active_not_negative"),)
+
+    person_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    active: Mapped[int] = mapped_column(default=0)
+
+
+class CapacityOffer(UUIDPrimaryKey, Base):
+    """Freed units offered to one waiting person at a time, from `starts_at` to `ends_at`.
+
+    While `offered`, the units count in `used` of the units they cover, as a booking does,
+    so the public calendar never sees them; accepting turns them into the person's booking,
+    declining or letting the offer lapse passes the same row to the next person, and only
+    when nobody is left are the units released. `entry_id` is the one person the units are
+    offered to; a partial unique index lets an entry hold at most one live offer.
+    """
+
+    __tablename__ = "capacity_offers"
+    __table_args__ = (
+        CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
+        CheckConstraint("units >= 1", name="units_positive"),
+        Index(None, "status", "expires_at"),
+        Index(None, "branch_id", "starts_at"),
+        Index(
+            "uq_capacity_offers_live_entry",
+            "entry_id",
+            unique=True,
+            postgresql_where=text(f"status = '{OFFERED}'"),
+            sqlite_where=text(f"status = '{OFFERED}'"),
+        ),
+    )
+
+    status: Mapped[str] = mapped_column(String(30))
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id"))
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    units: Mapped[int] = mapped_column()
+    service_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("appointment_services.id"))
+    entry_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("waiting_list_entries.id"))
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column()
+    # How many persons the units were offered to, this one included.
+    rounds: Mapped[int] = mapped_column(default=0)
+    booking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bookings.id"))
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CapacityOfferPass(Base):
+    """A person who declined an offer or let it lapse: its units are not offered to them
+    again."""
+
+    __tablename__ = "capacity_offer_passes"
+
+    offer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("capacity_offers.id"), primary_key=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("waiting_list_entries.id"), primary_key=True
+    )

@@ -22,8 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.appointments.errors import BookingNotFound
 from app.appointments.models import (
+    OFFERED,
     Booking,
     CallNumberCounter,
+    CapacityOffer,
     CapacityReturn,
     CapacityUnit,
     PersonQuota,
@@ -117,12 +119,16 @@ class InvariantReport:
     over_capacity: list[tuple[uuid.UUID, datetime]] = field(default_factory=list)
     miscounted: list[tuple[uuid.UUID, datetime, int, int]] = field(default_factory=list)
     bookings_without_units: list[uuid.UUID] = field(default_factory=list)
+    offers_without_person: list[uuid.UUID] = field(default_factory=list)
     walk_ins: WalkInInvariantReport = field(default_factory=WalkInInvariantReport)
 
     @property
     def ok(self) -> bool:
         return self.walk_ins.ok and not (
-            self.over_capacity or self.miscounted or self.bookings_without_units
+            self.over_capacity
+            or self.miscounted
+            or self.bookings_without_units
+            or self.offers_without_person
         )
 
 
@@ -384,6 +390,17 @@ class BookingRepository:
     async def return_due(self, session: AsyncSession, now: datetime, limit: int) -> int:
         """Give back the units whose return time has come; each exactly once, as its row is
         deleted by one statement whoever else is returning it."""
+        returned = await self.take_due_returns(session, now, limit)
+        for branch_id, start, end in returned:
+            await self.release(session, branch_id, start, end)
+        return len(returned)
+
+    async def take_due_returns(
+        self, session: AsyncSession, now: datetime, limit: int
+    ) -> list[tuple[uuid.UUID, datetime, datetime]]:
+        """The held-back ranges whose return time has come, each taken exactly once (its row
+        deleted by one statement whoever else is taking it); their units stay `used` until
+        the caller releases them or hands them on."""
         due = (
             await session.scalars(
                 select(CapacityReturn.id)
@@ -392,7 +409,7 @@ class BookingRepository:
                 .limit(limit)
             )
         ).all()
-        returned = 0
+        taken: list[tuple[uuid.UUID, datetime, datetime]] = []
         for return_id in due:
             row = (
                 await session.execute(
@@ -403,11 +420,9 @@ class BookingRepository:
                     )
                 )
             ).first()
-            if row is None:
-                continue
-            await self.release(session, row.branch_id, row.starts_at, row.ends_at)
-            returned += 1
-        return returned
+            if row is not None:
+                taken.append((row.branch_id, row.starts_at, row.ends_at))
+        return taken
 
     async def free_units(
         self,
@@ -468,8 +483,8 @@ class BookingRepository:
     async def invariant_report(self, session: AsyncSession) -> InvariantReport:
         """Over the whole database: no unit over its capacity, and every unit's `used`
         equal to the holds and bookings occupying it (`OCCUPYING_STATUSES`) plus the
-        cancelled ones whose capacity has not yet returned; each of those bookings has all
-        its units."""
+        cancelled ones whose capacity has not yet returned plus the live waiting-list offers;
+        each of those bookings has all its units, and each live offer one person."""
         report = InvariantReport()
         over = await session.execute(
             select(CapacityUnit.branch_id, CapacityUnit.starts_at).where(
@@ -496,7 +511,17 @@ class BookingRepository:
             )
             .scalar_subquery()
         )
-        covering = live + held_back
+        offered = (
+            select(func.count(CapacityOffer.id))
+            .where(
+                CapacityOffer.branch_id == CapacityUnit.branch_id,
+                CapacityOffer.starts_at <= CapacityUnit.starts_at,
+                CapacityOffer.ends_at > CapacityUnit.starts_at,
+                CapacityOffer.status == OFFERED,
+            )
+            .scalar_subquery()
+        )
+        covering = live + held_back + offered
         miscounted = await session.execute(
             select(
                 CapacityUnit.branch_id, CapacityUnit.starts_at, CapacityUnit.used, covering
@@ -519,4 +544,11 @@ class BookingRepository:
         )
         report.bookings_without_units = list(missing)
         report.walk_ins = await walk_in_budgets.invariant_report(session)
+        unowned = await session.scalars(
+            select(CapacityOffer.id).where(
+                CapacityOffer.status == OFFERED,
+                (CapacityOffer.entry_id.is_(None)) | (CapacityOffer.token_hash.is_(None)),
+            )
+        )
+        report.offers_without_person = list(unowned)
         return report

@@ -1,6 +1,7 @@
-"""Jobs of the calendar: release new days, give expired holds' and cancelled bookings' slots
-back, remind citizens, mark the citizens who did not come as no-shows, and end what the cap
-and retention no longer need.
+"""Jobs of the calendar: release new days, give expired holds' slots back, hand cancelled
+bookings' slots to the waiting list (passing lapsed offers on), remind citizens, mark the
+citizens who did not come as no-shows, and end what the cap, the waiting list and retention
+no longer need.
 
 Releasing days and expiring holds are not needed for correctness: availability and holds
 release missing days on demand, and a claim reclaims the expired holds in its way. The jobs
@@ -16,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.appointments.booking_service import booking_service
 from app.appointments.branch_day import branch_day_service
+from app.appointments.offers import offer_service
 from app.appointments.service import calendar_service, hold_service
+from app.appointments.waiting_list import waiting_list_service
 from app.core.db import utcnow
 from app.core.jobs.registry import JobContext, JobRegistry
 
@@ -39,12 +42,16 @@ def appointments_registry() -> JobRegistry:
     @registry.job(EXPIRE_JOB)
     async def expire(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
         await hold_service.expire_due(session, utcnow())
+        await waiting_list_service.end_due(session, utcnow())
 
     @registry.job(RETURN_CAPACITY_JOB)
     async def return_capacity(
         session: AsyncSession, payload: dict[str, Any], context: JobContext
     ) -> None:
-        await booking_service.return_capacity(session, utcnow())
+        # Lapsed offers pass on first, so that returning units find their people waiting.
+        now = utcnow()
+        await offer_service.pass_lapsed(session, now, context.settings)
+        await offer_service.return_capacity(session, now, context.settings)
 
     @registry.job(REMIND_JOB)
     async def remind(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:

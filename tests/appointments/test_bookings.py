@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.appointments.booking_service import booking_service, code_hash
 from app.appointments.models import Booking, CapacityReturn, PersonQuota
+from app.appointments.offers import offer_service
 from app.core.config import Settings
 from app.core.db import Database
 from tests.fixtures.appointments import Calendar, create_calendar, stand_at
@@ -336,8 +337,10 @@ async def test_cancelling_frees_the_cap_and_returns_the_slot_after_a_delay(
     taken = await client.post("/api/v1/appointments/holds", json=hold_body(calendar))
     returns_at = await session.scalar(select(CapacityReturn.returns_at))
     assert returns_at is not None
-    early = await booking_service.return_capacity(session, returns_at - timedelta(seconds=1))
-    on_time = await booking_service.return_capacity(session, returns_at)
+    early = await offer_service.return_capacity(
+        session, returns_at - timedelta(seconds=1), settings
+    )
+    on_time = await offer_service.return_capacity(session, returns_at, settings)
     await session.commit()
     free = await client.post("/api/v1/appointments/holds", json=hold_body(calendar))
 
