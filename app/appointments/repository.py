@@ -232,13 +232,14 @@ class CapacityVersions:
                     isolation_level=None,
                     check_same_thread=False,
                 )
-            row = self._sqlite.execute(
+            # Read to the end: a statement not stepped to its end keeps its snapshot.
+            ((version,),) = self._sqlite.execute(
                 _SQLITE_VERSION_SUM, (json.dumps([branch_id.hex for branch_id in branch_ids]),)
-            ).fetchone()
+            ).fetchall()
         except sqlite3.Error:
             self.close()
             return None
-        return int(row[0])
+        return int(version)
 
     def close(self) -> None:
         if self._sqlite is not None:

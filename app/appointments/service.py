@@ -629,6 +629,12 @@ class AvailabilityService:
         capacity versions of its branches have not moved. A change commits its version
         with it, so the first request after any hold, booking, cancellation, expiry or change
         of the rules, in any process, computes the answer anew."""
+        if not database.commits:
+            connection = await uow.connection()
+            answer = await self._availability(
+                database, connection, service_id, persons, branch_ids, first, last, now, None
+            )
+            return await encode_answer(answer.content)
         cache, versions = _answer_cache(database)
         key = (service_id, persons, frozenset(branch_ids) if branch_ids else None, first, last)
         entry = cache.get(key)
