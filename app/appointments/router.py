@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse
 from app.appointments.booking_service import BookingAccess, BookingView, booking_service
 from app.appointments.calendar import rfc3339
 from app.appointments.dependencies import (
-    AppDatabase,
     AppSettings,
     AvailabilityRateLimit,
     HoldRateLimit,
@@ -128,8 +127,6 @@ async def availability(
     service_id: ServiceId,
     request: Request,
     uow: ReadUnit,
-    database: AppDatabase,
-    settings: AppSettings,
     now: Now,
     persons: Persons = 1,
     branch_ids: BranchIds = None,
@@ -141,6 +138,9 @@ async def availability(
     ] = None,
     if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
+    # The database and settings from the app's state, not as dependencies: see
+    # `IfNoneMatchHeader`.
+    database, settings = request.app.state.database, request.app.state.settings
     answer = await availability_service.cached_availability(
         database,
         uow,
@@ -173,24 +173,21 @@ async def availability(
 )
 async def earliest(
     service_id: ServiceId,
-    connection: ReadConnection,
-    database: AppDatabase,
-    settings: AppSettings,
+    request: Request,
+    uow: ReadUnit,
     now: Now,
     persons: Persons = 1,
     branch_ids: BranchIds = None,
     if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
-    answer = await availability_service.earliest(
-        database,
-        connection,
-        service_id=service_id,
-        persons=persons,
-        branch_ids=branch_ids,
-        now=now,
+    database, settings = request.app.state.database, request.app.state.settings
+    answer = await availability_service.cached_earliest(
+        database, uow, service_id=service_id, persons=persons, branch_ids=branch_ids, now=now
     )
-    return cached_json(
-        answer, if_none_match=if_none_match, max_age_seconds=settings.availability_max_age_seconds
+    return answer.response(
+        if_none_match=if_none_match,
+        accept_encoding=request.headers.get("accept-encoding"),
+        max_age_seconds=settings.availability_max_age_seconds,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -629,38 +629,16 @@ class AvailabilityService:
         capacity versions of its branches have not moved. A change commits its version
         with it, so the first request after any hold, booking, cancellation, expiry or change
         of the rules, in any process, computes the answer anew."""
-        if not database.commits:
-            connection = await uow.connection()
-            answer = await self._availability(
-                database, connection, service_id, persons, branch_ids, first, last, now, None
+        key = ("availability", service_id, persons, _branch_key(branch_ids), first, last)
+
+        async def compute(
+            connection: AsyncConnection, versions: CapacityVersions | None
+        ) -> _LiveAnswer:
+            return await self._availability(
+                database, connection, service_id, persons, branch_ids, first, last, now, versions
             )
-            return await encode_answer(answer.content)
-        cache, versions = _answer_cache(database)
-        key = (service_id, persons, frozenset(branch_ids) if branch_ids else None, first, last)
-        entry = cache.get(key)
-        if entry is not None and entry.current_at(now):
-            version = versions.read_own(entry.scope)
-            if version is None:
-                version = await versions.read(await uow.connection(), entry.scope)
-            if version == entry.version:
-                return entry.answer
-            cache.discard(key)
-        connection = await uow.connection()
-        answer = await self._availability(
-            database, connection, service_id, persons, branch_ids, first, last, now, versions
-        )
-        encoded = await encode_answer(answer.content)
-        cache.put(
-            key,
-            CachedAnswer(
-                encoded,
-                answer.version,
-                (GLOBAL_VERSION, *answer.branch_ids),
-                now,
-                answer.valid_until,
-            ),
-        )
-        return encoded
+
+        return await _kept(database, uow, key, now, compute)
 
     async def _availability(
         self,
@@ -734,31 +712,85 @@ class AvailabilityService:
         """The first free start across the branches. The search reads two days, then four,
         eight, … (at most 16) at a time, and of each the first free units in time before all
         of them: usually the answer is near, and then only a few dozen units are read."""
+        answer = await self._earliest(
+            database, connection, service_id, persons, branch_ids, now, None
+        )
+        return answer.content
+
+    async def cached_earliest(
+        self,
+        database: Database,
+        uow: UnitOfWork,
+        *,
+        service_id: uuid.UUID,
+        persons: int,
+        branch_ids: list[uuid.UUID] | None,
+        now: datetime,
+    ) -> EncodedAnswer:
+        """`earliest` encoded, kept as `cached_availability` keeps its answers."""
+        key = ("earliest", service_id, persons, _branch_key(branch_ids))
+
+        async def compute(
+            connection: AsyncConnection, versions: CapacityVersions | None
+        ) -> _LiveAnswer:
+            return await self._earliest(
+                database, connection, service_id, persons, branch_ids, now, versions
+            )
+
+        return await _kept(database, uow, key, now, compute)
+
+    async def _earliest(
+        self,
+        database: Database,
+        connection: AsyncConnection,
+        service_id: uuid.UUID,
+        persons: int,
+        branch_ids: list[uuid.UUID] | None,
+        now: datetime,
+        versions: CapacityVersions | None,
+    ) -> _LiveAnswer:
+        # The versions are read before what they cover, as in `_availability`.
+        version = await versions.read(connection, [GLOBAL_VERSION]) if versions else 0
         terms, offers = await self._offers(connection, service_id, branch_ids)
         _check_persons(terms, persons, pointer="#/query/persons")
         answer: dict[str, Any] = {"service_id": str(service_id), "persons": persons}
+        valid_until = _next_change_of_window(terms, now)
         if not offers:
-            return {**answer, "earliest": None}
+            return _LiveAnswer({**answer, "earliest": None}, version, (), valid_until)
+        offering = [offer.branch_id for offer in offers]
+        if versions:
+            version += await versions.read(connection, offering)
         window = Window.of(terms, now)
         first = local_day(now)
         # One check that the whole horizon is released, rather than one per chunk; and
         # today with tomorrow first, since late in the day the lead time leaves today empty.
         await calendar_service.ensure_released(
-            database, connection, [offer.branch_id for offer in offers], first, window.last_day
+            database, connection, offering, first, window.last_day
         )
+        found: tuple[datetime, uuid.UUID] | None = None
         chunk_days = 2
-        while first <= window.last_day:
+        while found is None and first <= window.last_day:
             last = min(first + timedelta(days=chunk_days - 1), window.last_day)
             chunk_days = min(chunk_days * 2, MAX_EARLIEST_CHUNK_DAYS)
             found = await self._earliest_between(connection, offers, persons, first, last, now)
-            if found is not None:
-                start, branch_id = found
-                return {
-                    **answer,
-                    "earliest": {"branch_id": str(branch_id), "start": rfc3339(start)},
-                }
             first = last + timedelta(days=1)
-        return {**answer, "earliest": None}
+        # Time alone changes the answer when its start comes within the lead time, or when
+        # a hold that might cover an earlier start expires.
+        searched_until = day_bounds(window.last_day)[1]
+        if found is not None:
+            valid_until = min(valid_until, found[0] - (window.earliest - now))
+            searched_until = found[0] + max(offer.duration(persons) for offer in offers)
+        if versions:
+            expiry = await bookings.next_expiry(
+                connection, offering, window.earliest, searched_until, now
+            )
+            if expiry is not None:
+                valid_until = min(valid_until, expiry)
+        if found is None:
+            return _LiveAnswer({**answer, "earliest": None}, version, tuple(offering), valid_until)
+        start, branch_id = found
+        content = {**answer, "earliest": {"branch_id": str(branch_id), "start": rfc3339(start)}}
+        return _LiveAnswer(content, version, tuple(offering), valid_until)
 
     async def _earliest_between(
         self,
@@ -849,6 +881,41 @@ def _answer_cache(database: Database) -> tuple[AnswerCache, CapacityVersions]:
             CapacityVersions(database),
         )
     return found
+
+
+def _branch_key(branch_ids: list[uuid.UUID] | None) -> frozenset[uuid.UUID] | None:
+    return frozenset(branch_ids) if branch_ids else None
+
+
+async def _kept(
+    database: Database,
+    uow: UnitOfWork,
+    key: tuple[Any, ...],
+    now: datetime,
+    compute: Callable[[AsyncConnection, CapacityVersions | None], Awaitable[_LiveAnswer]],
+) -> EncodedAnswer:
+    """The answer `compute` gives, encoded; reused while it is exactly what `compute` would
+    give now: within its time bounds (`_LiveAnswer.valid_until`), and while the capacity
+    versions of its branches have not moved. Every change commits its version with it, so
+    the first request after any hold, booking, cancellation, expiry or change of the rules,
+    in any process, computes the answer anew. A check costs one `SELECT` of an indexed sum,
+    on SQLite without leaving the event loop (`CapacityVersions`)."""
+    if not database.commits:
+        return await encode_answer((await compute(await uow.connection(), None)).content)
+    cache, versions = _answer_cache(database)
+    entry = cache.get(key)
+    if entry is not None and entry.current_at(now):
+        version = versions.read_own(entry.scope)
+        if version is None:
+            version = await versions.read(await uow.connection(), entry.scope)
+        if version == entry.version:
+            return entry.answer
+        cache.discard(key)
+    answer = await compute(await uow.connection(), versions)
+    encoded = await encode_answer(answer.content)
+    scope = (GLOBAL_VERSION, *answer.branch_ids)
+    cache.put(key, CachedAnswer(encoded, answer.version, scope, now, answer.valid_until))
+    return encoded
 
 
 def _next_change_of_window(terms: Terms, now: datetime) -> datetime:

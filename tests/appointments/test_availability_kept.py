@@ -224,7 +224,8 @@ async def test_a_browser_gets_the_same_answer_compressed_and_304_for_either_tag(
 ) -> None:
     app, client = committed_app, committed_client
     calendar = await open_calendar(app, committed_db)
-    query = {"service_id": str(calendar.service.id), "from": MONDAY, "to": MONDAY}
+    # Two weeks, the default: large enough to be worth compressing.
+    query = {"service_id": str(calendar.service.id)}
     path = "/api/v1/appointments/availability"
 
     plain = await client.get(path, params=query, headers={"Accept-Encoding": "identity"})
@@ -245,7 +246,9 @@ async def test_a_browser_gets_the_same_answer_compressed_and_304_for_either_tag(
     await hold(client, calendar, MONDAY_8)
     changed = await client.get(path, params=query, headers={"If-None-Match": plain.headers["ETag"]})
     assert changed.status_code == 200
-    assert MONDAY_8 not in changed.json()["days"][0]["branches"][0]["starts"]
+    (monday,) = [d for d in changed.json()["days"] if d["date"] == MONDAY]
+    assert MONDAY_8 not in monday["branches"][0]["starts"]
+    assert MONDAY_9 in monday["branches"][0]["starts"]
 
 
 async def test_a_day_past_midnight_is_answered_for_the_new_day(
@@ -264,3 +267,44 @@ async def test_a_day_past_midnight_is_answered_for_the_new_day(
     saturday = await client.get("/api/v1/appointments/availability", params=query)
     assert saturday.json()["from"] == "2027-03-20"
     assert date.fromisoformat(saturday.json()["days"][0]["date"]) >= date(2027, 3, 20)
+
+
+async def earliest_start(client: httpx.AsyncClient, calendar: Calendar) -> str | None:
+    """The earliest start, asked twice: the second answer is the kept one."""
+    params = {"service_id": str(calendar.service.id)}
+    answers = [await client.get("/api/v1/appointments/earliest", params=params)]
+    answers.append(await client.get("/api/v1/appointments/earliest", params=params))
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].json() == answers[1].json()
+    found = answers[1].json()["earliest"]
+    return None if found is None else str(found["start"])
+
+
+async def test_the_earliest_start_moves_on_with_a_hold_and_back_when_it_expires(
+    committed_app: FastAPI,
+    committed_client: httpx.AsyncClient,
+    committed_db: Database,
+    settings: Any,
+) -> None:
+    app, client = committed_app, committed_client
+    # Open only on Mondays: the first start is Monday 8:00.
+    calendar = await open_calendar(app, committed_db, hours=((0, time(8), time(9)),))
+    assert await earliest_start(client, calendar) == MONDAY_8
+
+    await hold(client, calendar, MONDAY_8)
+    assert await earliest_start(client, calendar) == "2027-03-22T08:10:00+01:00"
+
+    stand_at(app, NOW + timedelta(seconds=settings.hold_ttl_seconds))
+    assert await earliest_start(client, calendar) == MONDAY_8
+
+
+async def test_the_earliest_start_moves_on_when_it_comes_within_the_lead_time(
+    committed_app: FastAPI, committed_client: httpx.AsyncClient, committed_db: Database
+) -> None:
+    app, client = committed_app, committed_client
+    calendar = await open_calendar(app, committed_db, hours=((4, time(8), time(14)),))
+    # 10:00 in Berlin with two hours' lead time.
+    assert await earliest_start(client, calendar) == "2027-03-19T12:00:00+01:00"
+
+    stand_at(app, NOW + timedelta(minutes=1))
+    assert await earliest_start(client, calendar) == "2027-03-19T12:10:00+01:00"
