@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import ColumnElement, Uuid, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -226,7 +227,7 @@ class CapacityVersions:
         try:
             if self._sqlite is None:
                 self._sqlite = sqlite3.connect(
-                    f"file:{self._sqlite_path}?mode=ro",
+                    f"file:{quote(self._sqlite_path)}?mode=ro",
                     uri=True,
                     timeout=0,
                     isolation_level=None,
