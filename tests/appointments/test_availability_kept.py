@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from app.appointments.booking_service import booking_service
 from app.appointments.models import AppointmentService, CapacityReturn, CapacityUnit
 from app.appointments.service import calendar_service
+from app.core.config import Settings
 from app.core.db import Database
 from tests.fixtures.appointments import Calendar, create_calendar, stand_at
 from tests.fixtures.auth import sign_in
@@ -81,7 +82,7 @@ async def test_a_hold_that_expires_shows_free_at_its_expiry_without_any_write(
     committed_app: FastAPI,
     committed_client: httpx.AsyncClient,
     committed_db: Database,
-    settings: Any,
+    settings: Settings,
 ) -> None:
     app, client = committed_app, committed_client
     calendar = await open_calendar(app, committed_db)
@@ -99,7 +100,7 @@ async def test_an_unverified_booking_whose_deadline_moves_earlier_frees_its_star
     committed_app: FastAPI,
     committed_client: httpx.AsyncClient,
     committed_db: Database,
-    settings: Any,
+    settings: Settings,
 ) -> None:
     app, client = committed_app, committed_client
     calendar = await open_calendar(app, committed_db)
@@ -284,7 +285,7 @@ async def test_the_earliest_start_moves_on_with_a_hold_and_back_when_it_expires(
     committed_app: FastAPI,
     committed_client: httpx.AsyncClient,
     committed_db: Database,
-    settings: Any,
+    settings: Settings,
 ) -> None:
     app, client = committed_app, committed_client
     # Open only on Mondays: the first start is Monday 8:00.
