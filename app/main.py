@@ -116,12 +116,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     install_problem_handlers(app)
     install_docs(app)
-    # Probes first: they are matched on every health check, before all API routes.
+    # Probes first: they are matched on every health check, before all API routes; then the
+    # public calendar, the most requested API (routes are matched one by one, in order).
     app.include_router(_operations_router())
+    app.include_router(appointments_router)
     for router in identity_routers:
         app.include_router(router)
     app.include_router(organisation_router)
-    app.include_router(appointments_router)
     app.include_router(appointments_staff_router)
     app.include_router(appointments_statistics_router)
     app.include_router(appointments_queue_router)

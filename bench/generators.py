@@ -11,6 +11,7 @@ import json
 import math
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -42,8 +43,17 @@ class LoadFigures:
 class LoadGenerator(Protocol):
     name: str
 
-    def run(self, port: int, path: str, *, connections: int, seconds: int) -> LoadFigures:
-        """`connections` keep-alive connections send `GET path` back to back for `seconds`."""
+    def run(
+        self,
+        port: int,
+        path: str,
+        *,
+        connections: int,
+        seconds: int,
+        headers: Mapping[str, str] | None = None,
+    ) -> LoadFigures:
+        """`connections` keep-alive connections send `GET path` back to back for `seconds`,
+        with `headers` besides `Host` and `Accept`."""
         ...
 
 
@@ -51,9 +61,17 @@ class PythonGenerator:
     def __init__(self, why: str = "") -> None:
         self.name = f"python (bench.loadgen{'; ' + why if why else ''})"
 
-    def run(self, port: int, path: str, *, connections: int, seconds: int) -> LoadFigures:
+    def run(
+        self,
+        port: int,
+        path: str,
+        *,
+        connections: int,
+        seconds: int,
+        headers: Mapping[str, str] | None = None,
+    ) -> LoadFigures:
         result = run_on_uvloop(
-            run_load(port, path, connections=connections, duration_seconds=seconds)
+            run_load(port, path, connections=connections, duration_seconds=seconds, headers=headers)
         )
         return LoadFigures(
             ok_requests=result.requests,
@@ -69,7 +87,15 @@ class WrkGenerator:
         self.executable = executable
         self.name = f"wrk ({executable}, {WRK_THREADS} threads)"
 
-    def run(self, port: int, path: str, *, connections: int, seconds: int) -> LoadFigures:
+    def run(
+        self,
+        port: int,
+        path: str,
+        *,
+        connections: int,
+        seconds: int,
+        headers: Mapping[str, str] | None = None,
+    ) -> LoadFigures:
         command = [
             self.executable,
             f"--threads={min(WRK_THREADS, connections)}",
@@ -78,6 +104,7 @@ class WrkGenerator:
             f"--timeout={math.ceil(REQUEST_TIMEOUT_SECONDS)}s",
             "--latency",
             f"--script={WRK_SCRIPT}",
+            *(f"--header={name}: {value}" for name, value in (headers or {}).items()),
             f"http://{LOOPBACK}:{port}{path}",
         ]
         completed = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -58,10 +58,11 @@ class LoadResult:
         return ordered[rank - 1] * 1000
 
 
-def build_request(port: int, path: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\nAccept: application/json\r\n\r\n".encode(
-        "ascii"
-    )
+def build_request(port: int, path: str, headers: Mapping[str, str] | None = None) -> bytes:
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\nAccept: application/json\r\n{extra}\r\n"
+    ).encode("ascii")
 
 
 async def read_response(reader: asyncio.StreamReader) -> Response:
@@ -139,11 +140,16 @@ async def _connection_loop(
 
 
 async def run_load(
-    port: int, path: str, *, connections: int, duration_seconds: float
+    port: int,
+    path: str,
+    *,
+    connections: int,
+    duration_seconds: float,
+    headers: Mapping[str, str] | None = None,
 ) -> LoadResult:
     """`connections` clients hammer `GET path` for `duration_seconds`."""
     result = LoadResult(duration_seconds=duration_seconds)
-    request = build_request(port, path)
+    request = build_request(port, path, headers)
     measure_until = time.perf_counter() + duration_seconds
     async with asyncio.TaskGroup() as group:
         for _ in range(connections):

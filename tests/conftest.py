@@ -178,6 +178,8 @@ class RolledBackDatabase(Database):
         super().__init__(engine)
         self.connection = connection
 
+    commits = False
+
     def session(self, *, read_only: bool = False) -> AsyncSession:
         return AsyncSession(
             bind=self.connection,

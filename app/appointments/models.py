@@ -12,7 +12,18 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, Time, false, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    Time,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import EMAIL_LENGTH, Base, UUIDPrimaryKey, utcnow
@@ -487,3 +498,14 @@ class CapacityOfferPass(Base):
     entry_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("waiting_list_entries.id"), primary_key=True
     )
+
+
+class CapacityVersion(Base):
+    """A counter per branch that database triggers move on with every committed change of
+    what availability shows there (migration `5b1f0c9a7e21`); the nil UUID's row moves with
+    changes of services, offers and branch calendars. Never written by the application."""
+
+    __tablename__ = "capacity_versions"
+
+    branch_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

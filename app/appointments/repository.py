@@ -7,6 +7,8 @@ being reclaimed, one by one in id order, then the capacity units, in order of th
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import ColumnElement, Uuid, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,10 +31,11 @@ from app.appointments.models import (
     CapacityOffer,
     CapacityReturn,
     CapacityUnit,
+    CapacityVersion,
     PersonQuota,
 )
 from app.appointments.tickets import WalkInInvariantReport, walk_in_budgets
-from app.core.db import rowcount
+from app.core.db import Database, rowcount
 from app.core.errors import AppError
 from app.core.i18n import Text
 from app.core.state_machine import StateMachine, Transition
@@ -177,6 +181,90 @@ _RECLAIMABLE_UNITS = (
         CapacityUnit.branch_id, CapacityUnit.starts_at, CapacityUnit.capacity, CapacityUnit.used
     )
 )
+
+
+_NEXT_EXPIRY = select(func.min(Booking.expires_at)).where(
+    Booking.branch_id.in_(bindparam("branch_ids", expanding=True, type_=Uuid())),
+    Booking.status.in_(EXPIRING_STATUSES),
+    Booking.expires_at > bindparam("now"),
+    Booking.starts_at < bindparam("end"),
+    Booking.ends_at > bindparam("start"),
+)
+
+GLOBAL_VERSION = uuid.UUID(int=0)
+"""The row of `capacity_versions` that changes of services, offers and branch calendars
+move on (migration `5b1f0c9a7e21`)."""
+
+_VERSION_SUM = select(func.coalesce(func.sum(CapacityVersion.version), 0)).where(
+    CapacityVersion.branch_id.in_(bindparam("branch_ids", expanding=True, type_=Uuid()))
+)
+_PG_VERSION_SUM = (
+    "SELECT coalesce(sum(version), 0) FROM capacity_versions WHERE branch_id = any($1::uuid[])"
+)
+
+_SQLITE_VERSION_SUM = (
+    "SELECT coalesce(sum(version), 0) FROM capacity_versions "
+    "WHERE branch_id IN (SELECT value FROM json_each(?))"
+)
+
+
+class CapacityVersions:
+    """Reads the capacity versions of branches, as one number: their sum. Triggers move a
+    branch's version on with every committed change of what availability shows there, and
+    versions only grow, so an unchanged sum means none of them changed.
+
+    Cheap on purpose, since every reuse of a kept answer asks: on PostgreSQL one prepared
+    statement on the driver's connection, without SQLAlchemy's execution; on SQLite one
+    `SELECT` on a read-only connection of this process's own, from the event loop (WAL lets a
+    reader go on while others write: a few microseconds, far less than a hop to aiosqlite's
+    thread); when that connection cannot read at once, through the request's connection."""
+
+    def __init__(self, database: Database) -> None:
+        self._is_sqlite = database.is_sqlite
+        path = database.engine.url.database if self._is_sqlite else None
+        self._sqlite_path = path if path and path != ":memory:" else None
+        self._sqlite: sqlite3.Connection | None = None
+
+    async def read(self, connection: AsyncConnection, branch_ids: Sequence[uuid.UUID]) -> int:
+        if self._is_sqlite:
+            version = self.read_own(branch_ids)
+            if version is not None:
+                return version
+        else:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            if driver is not None:
+                return int(await driver.fetchval(_PG_VERSION_SUM, list(branch_ids)))
+        result = await connection.execute(_VERSION_SUM, {"branch_ids": list(branch_ids)})
+        return int(result.scalar_one())
+
+    def read_own(self, branch_ids: Sequence[uuid.UUID]) -> int | None:
+        """On SQLite, the versions through this process's own connection; None when they
+        cannot be read that way (PostgreSQL, an in-memory database, the file busy)."""
+        if self._sqlite_path is None:
+            return None
+        try:
+            if self._sqlite is None:
+                self._sqlite = sqlite3.connect(
+                    f"file:{quote(self._sqlite_path)}?mode=ro",
+                    uri=True,
+                    timeout=0,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+            # Read to the end: a statement not stepped to its end keeps its snapshot.
+            ((version,),) = self._sqlite.execute(
+                _SQLITE_VERSION_SUM, (json.dumps([branch_id.hex for branch_id in branch_ids]),)
+            ).fetchall()
+        except sqlite3.Error:
+            self.close()
+            return None
+        return int(version)
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
 
 
 def _insert(session: AsyncSession, model: type[PersonQuota] | type[CallNumberCounter]) -> Any:
@@ -479,6 +567,22 @@ class BookingRepository:
             merged.update(places_by_start)
             by_branch[branch_id] = sorted(merged.items())
         return dict(by_branch)
+
+    async def next_expiry(
+        self,
+        connection: AsyncConnection,
+        branch_ids: list[uuid.UUID],
+        start: datetime,
+        end: datetime,
+        now: datetime,
+    ) -> datetime | None:
+        """When the next hold (or unverified booking) covering a unit from `start` to `end`
+        expires: from then on its places count as free, without any write."""
+        if not branch_ids:
+            return None
+        bounds = {"branch_ids": branch_ids, "start": start, "end": end, "now": now}
+        found: datetime | None = (await connection.execute(_NEXT_EXPIRY, bounds)).scalar()
+        return found
 
     async def invariant_report(self, session: AsyncSession) -> InvariantReport:
         """Over the whole database: no unit over its capacity, and every unit's `used`

@@ -3,13 +3,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Query, Response, status
+from fastapi import Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from app.appointments.booking_service import BookingAccess, BookingView, booking_service
 from app.appointments.calendar import rfc3339
 from app.appointments.dependencies import (
-    AppDatabase,
     AppSettings,
     AvailabilityRateLimit,
     HoldRateLimit,
@@ -57,7 +56,7 @@ from app.core.idempotency import IdempotencyKey
 from app.core.routing import api_router, merge_responses, problem_responses
 from app.core.schemas import IsoDate
 from app.core.state_machine import InvalidTransition
-from app.core.uow import ReadConnection, ReadSession, WriteSession
+from app.core.uow import ReadConnection, ReadSession, ReadUnit, WriteSession
 from app.organisation.errors import BranchNotFound
 
 router = api_router("appointments", prefix="/api/v1/appointments")
@@ -111,22 +110,23 @@ async def list_services(
     "/availability",
     response_model=AvailabilityRead,
     summary="Free start times of a service, per day and branch",
-    description="Live: computed from the calendar at the moment of the request, so a start "
-    "listed here was free then. Starts are RFC 3339 times in Berlin with their offset, "
+    description="Live: a start listed here was free at the moment of the request; every "
+    "hold, booking, cancellation and expiry shows in the next answer, from any server "
+    "process. Starts are RFC 3339 times in Berlin with their offset, "
     "grouped by day and branch; days without any free start are left out. The range is "
     "`from` to `to` (Berlin dates, at most the service's horizon long; default: two weeks "
     "from today). Public; no sign-in needed. Send the `ETag` back as `If-None-Match` to get "
-    "304 while nothing changed.",
+    "304 while nothing changed. Compressed with gzip when `Accept-Encoding` allows it.",
     responses=merge_responses(
-        cached_responses(), problem_responses(ServiceNotFound, InvalidDateRange, TooManyPersons)
+        cached_responses(compressible=True),
+        problem_responses(ServiceNotFound, InvalidDateRange, TooManyPersons),
     ),
     dependencies=[AvailabilityRateLimit],
 )
 async def availability(
     service_id: ServiceId,
-    connection: ReadConnection,
-    database: AppDatabase,
-    settings: AppSettings,
+    request: Request,
+    uow: ReadUnit,
     now: Now,
     persons: Persons = 1,
     branch_ids: BranchIds = None,
@@ -138,9 +138,12 @@ async def availability(
     ] = None,
     if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
-    answer = await availability_service.availability(
+    # The database and settings from the app's state, not as dependencies: see
+    # `IfNoneMatchHeader`.
+    database, settings = request.app.state.database, request.app.state.settings
+    answer = await availability_service.cached_availability(
         database,
-        connection,
+        uow,
         service_id=service_id,
         persons=persons,
         branch_ids=branch_ids,
@@ -148,8 +151,10 @@ async def availability(
         last=last,
         now=now,
     )
-    return cached_json(
-        answer, if_none_match=if_none_match, max_age_seconds=settings.availability_max_age_seconds
+    return answer.response(
+        if_none_match=if_none_match,
+        accept_encoding=request.headers.get("accept-encoding"),
+        max_age_seconds=settings.availability_max_age_seconds,
     )
 
 
@@ -168,24 +173,21 @@ async def availability(
 )
 async def earliest(
     service_id: ServiceId,
-    connection: ReadConnection,
-    database: AppDatabase,
-    settings: AppSettings,
+    request: Request,
+    uow: ReadUnit,
     now: Now,
     persons: Persons = 1,
     branch_ids: BranchIds = None,
     if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
-    answer = await availability_service.earliest(
-        database,
-        connection,
-        service_id=service_id,
-        persons=persons,
-        branch_ids=branch_ids,
-        now=now,
+    database, settings = request.app.state.database, request.app.state.settings
+    answer = await availability_service.cached_earliest(
+        database, uow, service_id=service_id, persons=persons, branch_ids=branch_ids, now=now
     )
-    return cached_json(
-        answer, if_none_match=if_none_match, max_age_seconds=settings.availability_max_age_seconds
+    return answer.response(
+        if_none_match=if_none_match,
+        accept_encoding=request.headers.get("accept-encoding"),
+        max_age_seconds=settings.availability_max_age_seconds,
     )
 
 

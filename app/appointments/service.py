@@ -1,17 +1,20 @@
 """Business rules of the appointment calendar: releasing capacity, changing the rules that
 make it, live availability, and holds.
 
-Availability is computed per request from `capacity_units`; nothing precomputes free slots.
+Availability is computed from `capacity_units` when asked; nothing precomputes free slots.
+An answer is kept per process only while it is provably what a new computation would give
+(see `AvailabilityService.cached_availability`).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Select, Uuid, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -58,18 +61,22 @@ from app.appointments.models import (
 )
 from app.appointments.repository import (
     BOOKINGS,
+    GLOBAL_VERSION,
     OCCUPYING_STATUSES,
     BookingRepository,
     BookingStatus,
+    CapacityVersions,
     ClaimOutcome,
     InvariantReport,
 )
 from app.appointments.schemas import HoldCreate
 from app.core.audit import record
+from app.core.caching import AnswerCache, CachedAnswer, EncodedAnswer, encode_answer
 from app.core.db import Database
 from app.core.i18n import Text
 from app.core.jobs.queue import emit
 from app.core.references import allocate
+from app.core.uow import UnitOfWork
 from app.organisation.service import branch_service
 
 DEFAULT_RANGE_DAYS = 14
@@ -600,6 +607,55 @@ class AvailabilityService:
         now: datetime,
     ) -> dict[str, Any]:
         """Free starts per day and branch, from `first` to `last` (Berlin dates)."""
+        answer = await self._availability(
+            database, connection, service_id, persons, branch_ids, first, last, now, None
+        )
+        return answer.content
+
+    async def cached_availability(
+        self,
+        database: Database,
+        uow: UnitOfWork,
+        *,
+        service_id: uuid.UUID,
+        persons: int,
+        branch_ids: list[uuid.UUID] | None,
+        first: date | None,
+        last: date | None,
+        now: datetime,
+    ) -> EncodedAnswer:
+        """`availability` encoded, reused while it is exactly what `availability` would
+        answer now: within its time bounds (`_LiveAnswer.valid_until`), and while the
+        capacity versions of its branches have not moved. A change commits its version
+        with it, so the first request after any hold, booking, cancellation, expiry or change
+        of the rules, in any process, computes the answer anew."""
+        key = ("availability", service_id, persons, _branch_key(branch_ids), first, last)
+
+        async def compute(
+            connection: AsyncConnection, versions: CapacityVersions | None
+        ) -> _LiveAnswer:
+            return await self._availability(
+                database, connection, service_id, persons, branch_ids, first, last, now, versions
+            )
+
+        return await _kept(database, uow, key, now, compute)
+
+    async def _availability(
+        self,
+        database: Database,
+        connection: AsyncConnection,
+        service_id: uuid.UUID,
+        persons: int,
+        branch_ids: list[uuid.UUID] | None,
+        first: date | None,
+        last: date | None,
+        now: datetime,
+        versions: CapacityVersions | None,
+    ) -> _LiveAnswer:
+        # The versions are read before what they cover: the global one before the offers,
+        # the branches' before their capacity. A change committed after either read moves
+        # the sum on, so the answer is never kept under a version it does not reflect.
+        version = await versions.read(connection, [GLOBAL_VERSION]) if versions else 0
         terms, offers = await self._offers(connection, service_id, branch_ids)
         _check_persons(terms, persons, pointer="#/query/persons")
         today = local_day(now)
@@ -607,26 +663,41 @@ class AvailabilityService:
         last = last or first + timedelta(days=min(DEFAULT_RANGE_DAYS, terms.horizon_days) - 1)
         if last < first or (last - first).days >= terms.horizon_days:
             raise InvalidDateRange()
+        valid_until = _next_change_of_window(terms, now)
         days: dict[date, list[dict[str, Any]]] = defaultdict(list)
+        offering = [offer.branch_id for offer in offers]
         if offers:
+            if versions:
+                version += await versions.read(connection, offering)
             window = Window.of(terms, now)
             found = await self._starts(
                 database, connection, offers, persons, first, min(last, window.last_day), now
             )
             for branch_id, starts in found:
+                if starts:
+                    # A start is listed while it is at least the lead time ahead.
+                    lead = timedelta(minutes=terms.lead_time_minutes)
+                    valid_until = min(valid_until, starts[0] - lead)
                 by_day: dict[date, list[str]] = defaultdict(list)
                 for start in starts:
                     local = start.astimezone(BERLIN)
                     by_day[local.date()].append(local.isoformat(timespec="seconds"))
                 for day, texts in by_day.items():
                     days[day].append({"branch_id": str(branch_id), "starts": texts})
-        return {
+            if versions:
+                expiry = await bookings.next_expiry(
+                    connection, offering, day_bounds(first)[0], day_bounds(last)[1], now
+                )
+                if expiry is not None:
+                    valid_until = min(valid_until, expiry)
+        content = {
             "service_id": str(service_id),
             "persons": persons,
             "from": first.isoformat(),
             "to": last.isoformat(),
             "days": [{"date": day.isoformat(), "branches": days[day]} for day in sorted(days)],
         }
+        return _LiveAnswer(content, version, tuple(offering), valid_until)
 
     async def earliest(
         self,
@@ -641,31 +712,85 @@ class AvailabilityService:
         """The first free start across the branches. The search reads two days, then four,
         eight, … (at most 16) at a time, and of each the first free units in time before all
         of them: usually the answer is near, and then only a few dozen units are read."""
+        answer = await self._earliest(
+            database, connection, service_id, persons, branch_ids, now, None
+        )
+        return answer.content
+
+    async def cached_earliest(
+        self,
+        database: Database,
+        uow: UnitOfWork,
+        *,
+        service_id: uuid.UUID,
+        persons: int,
+        branch_ids: list[uuid.UUID] | None,
+        now: datetime,
+    ) -> EncodedAnswer:
+        """`earliest` encoded, kept as `cached_availability` keeps its answers."""
+        key = ("earliest", service_id, persons, _branch_key(branch_ids))
+
+        async def compute(
+            connection: AsyncConnection, versions: CapacityVersions | None
+        ) -> _LiveAnswer:
+            return await self._earliest(
+                database, connection, service_id, persons, branch_ids, now, versions
+            )
+
+        return await _kept(database, uow, key, now, compute)
+
+    async def _earliest(
+        self,
+        database: Database,
+        connection: AsyncConnection,
+        service_id: uuid.UUID,
+        persons: int,
+        branch_ids: list[uuid.UUID] | None,
+        now: datetime,
+        versions: CapacityVersions | None,
+    ) -> _LiveAnswer:
+        # The versions are read before what they cover, as in `_availability`.
+        version = await versions.read(connection, [GLOBAL_VERSION]) if versions else 0
         terms, offers = await self._offers(connection, service_id, branch_ids)
         _check_persons(terms, persons, pointer="#/query/persons")
         answer: dict[str, Any] = {"service_id": str(service_id), "persons": persons}
+        valid_until = _next_change_of_window(terms, now)
         if not offers:
-            return {**answer, "earliest": None}
+            return _LiveAnswer({**answer, "earliest": None}, version, (), valid_until)
+        offering = [offer.branch_id for offer in offers]
+        if versions:
+            version += await versions.read(connection, offering)
         window = Window.of(terms, now)
         first = local_day(now)
         # One check that the whole horizon is released, rather than one per chunk; and
         # today with tomorrow first, since late in the day the lead time leaves today empty.
         await calendar_service.ensure_released(
-            database, connection, [offer.branch_id for offer in offers], first, window.last_day
+            database, connection, offering, first, window.last_day
         )
+        found: tuple[datetime, uuid.UUID] | None = None
         chunk_days = 2
-        while first <= window.last_day:
+        while found is None and first <= window.last_day:
             last = min(first + timedelta(days=chunk_days - 1), window.last_day)
             chunk_days = min(chunk_days * 2, MAX_EARLIEST_CHUNK_DAYS)
             found = await self._earliest_between(connection, offers, persons, first, last, now)
-            if found is not None:
-                start, branch_id = found
-                return {
-                    **answer,
-                    "earliest": {"branch_id": str(branch_id), "start": rfc3339(start)},
-                }
             first = last + timedelta(days=1)
-        return {**answer, "earliest": None}
+        # Time alone changes the answer when its start comes within the lead time, or when
+        # a hold that might cover an earlier start expires.
+        searched_until = day_bounds(window.last_day)[1]
+        if found is not None:
+            valid_until = min(valid_until, found[0] - (window.earliest - now))
+            searched_until = found[0] + max(offer.duration(persons) for offer in offers)
+        if versions:
+            expiry = await bookings.next_expiry(
+                connection, offering, window.earliest, searched_until, now
+            )
+            if expiry is not None:
+                valid_until = min(valid_until, expiry)
+        if found is None:
+            return _LiveAnswer({**answer, "earliest": None}, version, tuple(offering), valid_until)
+        start, branch_id = found
+        content = {**answer, "earliest": {"branch_id": str(branch_id), "start": rfc3339(start)}}
+        return _LiveAnswer(content, version, tuple(offering), valid_until)
 
     async def _earliest_between(
         self,
@@ -725,6 +850,85 @@ class AvailabilityService:
             database, connection, [offer.branch_id for offer in offers], local_day(now), last
         )
         return _instants(offers, first, last, now)
+
+
+@dataclass(frozen=True, slots=True)
+class _LiveAnswer:
+    """An availability answer with what keeping it needs: the capacity version it was
+    computed at (0 when not read), its branches, and the first moment at which time alone
+    could change it."""
+
+    content: dict[str, Any]
+    version: int
+    branch_ids: tuple[uuid.UUID, ...]
+    valid_until: datetime
+
+
+AVAILABILITY_CACHE_BYTES = 64 * 2**20
+"""Per process, for the encoded answers and their gzip copies."""
+
+_answer_caches: WeakKeyDictionary[Database, tuple[AnswerCache, CapacityVersions]] = (
+    WeakKeyDictionary()
+)
+
+
+def _answer_cache(database: Database) -> tuple[AnswerCache, CapacityVersions]:
+    """The process's kept answers for `database`, and its reader of capacity versions."""
+    found = _answer_caches.get(database)
+    if found is None:
+        found = _answer_caches[database] = (
+            AnswerCache(AVAILABILITY_CACHE_BYTES),
+            CapacityVersions(database),
+        )
+    return found
+
+
+def _branch_key(branch_ids: list[uuid.UUID] | None) -> frozenset[uuid.UUID] | None:
+    return frozenset(branch_ids) if branch_ids else None
+
+
+async def _kept(
+    database: Database,
+    uow: UnitOfWork,
+    key: tuple[Any, ...],
+    now: datetime,
+    compute: Callable[[AsyncConnection, CapacityVersions | None], Awaitable[_LiveAnswer]],
+) -> EncodedAnswer:
+    """The answer `compute` gives, encoded; reused while it is exactly what `compute` would
+    give now: within its time bounds (`_LiveAnswer.valid_until`), and while the capacity
+    versions of its branches have not moved. Every change commits its version with it, so
+    the first request after any hold, booking, cancellation, expiry or change of the rules,
+    in any process, computes the answer anew. A check costs one `SELECT` of an indexed sum,
+    on SQLite without leaving the event loop (`CapacityVersions`)."""
+    if not database.commits:
+        return await encode_answer((await compute(await uow.connection(), None)).content)
+    cache, versions = _answer_cache(database)
+    entry = cache.get(key)
+    if entry is not None and entry.current_at(now):
+        version = versions.read_own(entry.scope)
+        if version is None:
+            version = await versions.read(await uow.connection(), entry.scope)
+        if version == entry.version:
+            return entry.answer
+        cache.discard(key)
+    answer = await compute(await uow.connection(), versions)
+    encoded = await encode_answer(answer.content)
+    scope = (GLOBAL_VERSION, *answer.branch_ids)
+    cache.put(key, CachedAnswer(encoded, answer.version, scope, now, answer.valid_until))
+    return encoded
+
+
+def _next_change_of_window(terms: Terms, now: datetime) -> datetime:
+    """The next moment at which the booking window moves without any write: Berlin's next
+    midnight (today changes), or before it the release of the next day."""
+    local_now = now.astimezone(BERLIN)
+    midnight = day_bounds(local_now.date())[1]
+    release = datetime.combine(
+        local_now.date(),
+        time(terms.release_minute // 60, terms.release_minute % 60),
+        tzinfo=BERLIN,
+    ).astimezone(UTC)
+    return release if now < release < midnight else midnight
 
 
 def _instants(

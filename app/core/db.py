@@ -157,6 +157,11 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
 class Database:
     """Owns the engine and hands out sessions; one per process."""
 
+    commits = True
+    """Whether its transactions commit, so that other connections see their writes and
+    commit-time triggers run: what answers kept between requests rely on. (Tests that roll
+    everything back at the end say False.)"""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"

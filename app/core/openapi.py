@@ -84,6 +84,16 @@ HEADERS: dict[str, dict[str, Any]] = {
         "description": "How many seconds a client or cache may reuse the answer (`max-age`).",
         "schema": {"type": "string", "examples": ["public, max-age=5"]},
     },
+    "Vary": {
+        "description": "The request headers the answer depends on besides the URL: "
+        "`Accept-Encoding` where the answer may be compressed.",
+        "schema": {"type": "string", "examples": ["Accept-Encoding"]},
+    },
+    "Content-Encoding": {
+        "description": "`gzip` when the body is compressed, as the request's "
+        "`Accept-Encoding` allowed; absent otherwise.",
+        "schema": {"type": "string", "enum": ["gzip"]},
+    },
     "Location": {
         "description": "Where the created resource can be read.",
         "schema": {"type": "string"},

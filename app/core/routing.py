@@ -35,7 +35,13 @@ from app.core.errors import (
 from app.core.i18n import Text
 from app.core.problems import Problem, ValidationProblem, handle_unexpected, pointer_token
 from app.core.text_input import BodyKind, unsafe_text_errors
-from app.core.uow import UnitOfWork, get_read_connection, get_read_session, get_session
+from app.core.uow import (
+    UnitOfWork,
+    get_read_connection,
+    get_read_session,
+    get_read_unit,
+    get_session,
+)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 API_PREFIX = "/api/v1"
@@ -105,7 +111,8 @@ class RathausRoute(APIRoute):
         access = find_access(self.dependant)
         writes = _depends_on(self.dependant, get_session)
         uses_database = writes or any(
-            _depends_on(self.dependant, call) for call in (get_read_session, get_read_connection)
+            _depends_on(self.dependant, call)
+            for call in (get_read_session, get_read_connection, get_read_unit)
         )
         known_query = (
             None

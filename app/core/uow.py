@@ -117,6 +117,13 @@ async def get_read_connection(request: Request) -> AsyncConnection:
     return await get_uow(request).connection()
 
 
+async def get_read_unit(request: Request) -> UnitOfWork:
+    """The request's read-only unit of work, for a route that takes a connection only when
+    it needs one (`await uow.connection()`): an answer kept in memory costs no checkout."""
+    return get_uow(request)
+
+
 WriteSession = Annotated[AsyncSession, Depends(get_session)]
 ReadSession = Annotated[AsyncSession, Depends(get_read_session)]
 ReadConnection = Annotated[AsyncConnection, Depends(get_read_connection)]
+ReadUnit = Annotated[UnitOfWork, Depends(get_read_unit)]

@@ -166,3 +166,45 @@ def test_races_through_2_server_processes_end_as_the_database_decides(
     assert capped == {200: 2, 409: 4}, capped
     assert len(replays) == 1
     assert asyncio.run(invariant_is_clean(database_url))
+
+
+async def free_starts(http: httpx.AsyncClient, body: dict[str, str]) -> list[set[str]]:
+    """The free starts of the hot start's day, asked 24 times at once: each server process
+    answers some of them, most from the answer it keeps."""
+    day = datetime.fromisoformat(body["start"]).date().isoformat()
+    params = {"service_id": body["service_id"], "from": day, "to": day}
+    answers = await asyncio.gather(
+        *(http.get("/api/v1/appointments/availability", params=params) for _ in range(24))
+    )
+    assert {a.status_code for a in answers} == {200}
+    return [
+        {start for branch in a.json()["days"][0]["branches"] for start in branch["starts"]}
+        for a in answers
+    ]
+
+
+def test_a_hold_and_its_cancellation_show_at_once_in_every_process(postgres_url: str) -> None:
+    database_url = postgres_url
+    assert run_cli("migrate", env={"RATHAUS_DATABASE_URL": database_url}).returncode == 0
+    body = asyncio.run(create_hot_start(database_url))
+
+    async def run_all(port: int) -> list[list[set[str]]]:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            seen = [await free_starts(http, body), await free_starts(http, body)]
+            held = []
+            # Room for 3: the start is listed until the third hold takes it.
+            for _ in range(3):
+                response = await http.post("/api/v1/appointments/holds", json=body)
+                assert response.status_code == 201, response.text
+                held.append(response.json()["id"])
+                seen.append(await free_starts(http, body))
+            cancelled = await http.post(f"/api/v1/appointments/bookings/{held[0]}/cancel")
+            assert cancelled.status_code == 200, cancelled.text
+            seen.append(await free_starts(http, body))
+        return seen
+
+    with running_server(database_url, workers=WORKERS) as port:
+        seen = asyncio.run(run_all(port))
+
+    listed = [[body["start"] in starts for starts in round_] for round_ in seen]
+    assert listed == [[True] * 24] * 4 + [[False] * 24] + [[True] * 24]
