@@ -93,9 +93,11 @@ openapi: install
 bench: install postgres
 	$(BIN)/python -m bench.http_baseline
 	$(BIN)/python -m bench.appointments
+	$(BIN)/python -m bench.busy_day
 
 bench-appointments: install postgres
 	$(BIN)/python -m bench.appointments
+	$(BIN)/python -m bench.busy_day
 
 # Regenerate the lock files after changing dependencies in pyproject.toml.
 lock:

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.appointments.calendar import local_day
 from app.appointments.models import (
+    BOOKING,
     AppointmentService,
     Booking,
     BranchCalendar,
@@ -42,7 +43,7 @@ from app.appointments.models import (
     PersonQuota,
 )
 from app.appointments.repository import BookingStatus
-from app.appointments.service import BOOKING, calendar_service
+from app.appointments.service import calendar_service
 from app.core.config import Environment, Settings
 from app.core.db import Database, create_engine, utcnow
 from app.core.references import ALPHABET, RANDOM_LENGTH, ReferenceNumber, _with_check

@@ -14,7 +14,6 @@ import asyncio
 import json
 import math
 import random
-import secrets
 import subprocess
 import time
 import uuid
@@ -30,15 +29,11 @@ from app.appointments.models import CapacityUnit
 from app.core.config import Settings
 from app.core.db import Database, create_engine, utcnow
 from app.core.principal import LevelOfAssurance, PrincipalType
-from app.identity.adapters.oidc import pkce_challenge
-from app.identity.context import IdentityContext
-from app.identity.jwt import load_signing_key
 from app.identity.models import CitizenAccount
-from app.identity.registry import build_registry
-from app.identity.tokens import new_session_with_code, token_service
 from bench.appointments_data import UNIT_MINUTES, Unit, runs
 from bench.loadgen import LOOPBACK, REQUEST_TIMEOUT_SECONDS, ProtocolError, read_response
 from bench.rathaus import BenchError
+from bench.tokens import signed_in_tokens
 
 HOLDS_PATH = "/api/v1/appointments/holds"
 WRK_SCRIPT = Path(__file__).with_name("wrk_holds.lua")
@@ -134,20 +129,13 @@ def _pack(units: list[Unit], length: int) -> list[datetime]:
 
 
 async def citizen_tokens(settings: Settings, count: int) -> list[str]:
-    """Access tokens of `count` new citizens, signed in through the app's own session and
-    token code (a session with a one-time code, redeemed with its PKCE verifier)."""
-    database = Database(create_engine(settings, pooled=False))
-    context = IdentityContext(
-        settings=settings,
-        registry=build_registry(settings),
-        signing_key=load_signing_key(settings),
-        database=database,
-    )
+    """Access tokens of `count` new citizens signed in with the mock eID at level
+    `substantial`."""
     citizen_ids = [uuid.uuid4() for _ in range(count)]
-    tokens = []
-    try:
-        async with database.transaction() as session:
-            if citizen_ids:
+    if citizen_ids:
+        database = Database(create_engine(settings, pooled=False))
+        try:
+            async with database.transaction() as session:
                 await session.execute(
                     insert(CitizenAccount),
                     [
@@ -161,23 +149,15 @@ async def citizen_tokens(settings: Settings, count: int) -> list[str]:
                         for citizen_id in citizen_ids
                     ],
                 )
-            for citizen_id in citizen_ids:
-                verifier = secrets.token_urlsafe(32)
-                code = await new_session_with_code(
-                    session,
-                    context,
-                    PrincipalType.citizen,
-                    citizen_id,
-                    LevelOfAssurance.substantial,
-                    pkce_challenge(verifier),
-                    provider="mock-eid",
-                    id_token=None,
-                )
-                pair = await token_service.exchange_code(session, context, code, verifier)
-                tokens.append(pair.access_token)
-    finally:
-        await database.dispose()
-    return tokens
+        finally:
+            await database.dispose()
+    return await signed_in_tokens(
+        settings,
+        PrincipalType.citizen,
+        citizen_ids,
+        level=LevelOfAssurance.substantial,
+        provider="mock-eid",
+    )
 
 
 def with_tokens(

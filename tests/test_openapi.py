@@ -240,8 +240,8 @@ def test_idempotency_key_is_declared_only_where_it_is_honoured(
         "appointments_confirm_hold",
         "appointments_create_hold",
         "appointments_draw_ticket",
-        "appointments_staff_book",
         "appointments_join_waiting_list",
+        "appointments_staff_book",
     ]
     install_probe_routes(app)
     app.openapi_schema = None

@@ -13,8 +13,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from app.appointments.booking_service import booking_service
 from app.appointments.models import AppointmentService, CapacityReturn, CapacityUnit
+from app.appointments.offers import offer_service
 from app.appointments.service import calendar_service
 from app.core.config import Settings
 from app.core.db import Database
@@ -216,7 +216,8 @@ async def test_a_cancelled_booking_shows_free_when_its_capacity_is_given_back(
     async with committed_db.transaction() as session:
         returns_at = await session.scalar(select(CapacityReturn.returns_at))
         assert returns_at is not None
-        assert await booking_service.return_capacity(session, returns_at) == 1
+        settings = app.state.settings
+        assert await offer_service.return_capacity(session, returns_at, settings) == 1
     assert MONDAY_9 in await starts_on(client, calendar)
 
 
