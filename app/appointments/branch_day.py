@@ -4,7 +4,8 @@ their service time, and no-shows, by hand or a set time after the start.
 Everything is scoped to the branch: its staff, the supervisors of the department that runs
 the branches (`RATHAUS_BRANCH_SUPERVISOR_DEPARTMENT`), and administrators. A booking at a
 branch the caller does not work at is not found (404); another branch's day is forbidden
-(403). A visit keeps its capacity units whatever its outcome (`OCCUPYING_STATUSES`).
+(403). A visit keeps its capacity units; a no-show only those begun before it was marked
+(`occupies`).
 """
 
 from __future__ import annotations
@@ -199,8 +200,9 @@ class BranchDayService:
         self, session: AsyncSession, access: BranchAccess, booking_id: uuid.UUID, now: datetime
     ) -> dict[str, Any]:
         """Mark a confirmed booking whose start has passed, or a called citizen who did not
-        come to the counter, as a no-show. Its units stay taken; it no longer counts against
-        the person's cap."""
+        come to the counter, as a no-show. The units it has begun stay taken; the rest go to
+        the waiting list first, as a cancellation's do. It no longer counts against the
+        person's cap."""
         booking = await self._visible(session, access, booking_id)
         values: dict[str, Any] = {"no_show_at": now, "handled_by": access.principal.id}
         if booking.status == BookingStatus.called:
@@ -212,6 +214,7 @@ class BranchDayService:
                 session, booking_id, "mark_no_show", [Booking.starts_at <= now], values
             )
         await bookings.leave_quota(session, booking_id)
+        await bookings.hand_back_after_no_show(session, no_show, now)
         return await self._visit(session, no_show)
 
     async def mark_no_shows_due(
@@ -223,7 +226,7 @@ class BranchDayService:
         marked = 0
         for booking_id in await bookings.no_show_due(session, cutoff, NO_SHOW_BATCH):
             try:
-                await BOOKINGS.apply(
+                no_show = await BOOKINGS.apply(
                     session,
                     booking_id,
                     "mark_no_show",
@@ -234,6 +237,7 @@ class BranchDayService:
             except AppError:
                 continue  # checked in or cancelled meanwhile
             await bookings.leave_quota(session, booking_id)
+            await bookings.hand_back_after_no_show(session, no_show, now)
             marked += 1
         return marked
 

@@ -13,20 +13,32 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import ColumnElement, Uuid, and_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Uuid,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.appointments.errors import BookingNotFound
 from app.appointments.models import (
     OFFERED,
     Booking,
+    BranchCalendar,
     CallNumberCounter,
     CapacityOffer,
     CapacityReturn,
@@ -68,8 +80,21 @@ OCCUPYING_STATUSES = (
     BookingStatus.no_show,
 )
 """The statuses in which a booking counts in `used` of each unit it covers. A visit that
-took place keeps its units, and so does a no-show: its slot is in the past, and freed
-capacity is never handed back to the public calendar."""
+took place keeps its units. A no-show keeps only the units begun before it was marked
+(`no_show_at`): the rest is held back and handed to the waiting list first, like a
+cancellation's (`BookingRepository.hand_back_after_no_show`)."""
+
+
+def occupies(
+    unit_start: ColumnElement[datetime] | InstrumentedAttribute[datetime],
+) -> ColumnElement[bool]:
+    """Whether a booking counts in `used` of the unit that starts at `unit_start`, which it
+    covers."""
+    return and_(
+        Booking.status.in_(OCCUPYING_STATUSES),
+        or_(Booking.status != BookingStatus.no_show, Booking.no_show_at > unit_start),
+    )
+
 
 EXPIRING_STATUSES = (BookingStatus.held, BookingStatus.pending_verification)
 """The statuses that end by themselves at `expires_at`."""
@@ -475,6 +500,21 @@ class BookingRepository:
         )
         await session.flush()
 
+    async def hand_back_after_no_show(
+        self, session: AsyncSession, booking: Booking, now: datetime
+    ) -> None:
+        """A no-show's units that have not begun at `now` are held back for the return job
+        at once, which offers them to the waiting list first (see `occupies`)."""
+        unit_minutes = await session.scalar(
+            select(BranchCalendar.unit_minutes).where(BranchCalendar.branch_id == booking.branch_id)
+        )
+        assert unit_minutes is not None  # a booking's branch has a calendar
+        unit = timedelta(minutes=unit_minutes)
+        begun = -((booking.starts_at - now) // unit)  # units begun by now, rounded up
+        first = booking.starts_at + max(begun, 0) * unit
+        if first < booking.ends_at:
+            await self.hold_back(session, booking.branch_id, first, booking.ends_at, now)
+
     async def return_due(self, session: AsyncSession, now: datetime, limit: int) -> int:
         """Give back the units whose return time has come; each exactly once, as its row is
         deleted by one statement whoever else is returning it."""
@@ -602,7 +642,7 @@ class BookingRepository:
                 Booking.branch_id == CapacityUnit.branch_id,
                 Booking.starts_at <= CapacityUnit.starts_at,
                 Booking.ends_at > CapacityUnit.starts_at,
-                Booking.status.in_(OCCUPYING_STATUSES),
+                occupies(CapacityUnit.starts_at),
             )
             .scalar_subquery()
         )

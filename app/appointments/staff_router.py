@@ -105,8 +105,10 @@ async def check_in(
     description="For a `confirmed` appointment whose start has passed (before it, 409 "
     "`appointment-not-begun`); a job does the same by itself 15 minutes after the start "
     "(`RATHAUS_NO_SHOW_AFTER_MINUTES`). Also for a `called` appointment whose citizen did "
-    "not come to the counter (`appointments_call_next`). The booking no longer counts against the person's "
-    "cap of open appointments; its slot is not given back to the online calendar. Any "
+    "not come to the counter (`appointments_call_next`). The booking no longer counts against "
+    "the person's cap of open appointments. The slot units it has begun stay taken; the "
+    "rest are offered to the waiting list first and only then given back to the online "
+    "calendar, as a cancellation's are (`appointments_join_waiting_list`). Any "
     "other status is 409 `invalid-state-transition`. A booking of a branch the caller does "
     f"not work at is 404, like an unknown one. {WHO_MAY}",
     responses=problem_responses(BookingNotFound, AppointmentNotBegun, InvalidTransition),

@@ -19,6 +19,7 @@ from app.appointments.models import (
     Booking,
     CapacityOffer,
     CapacityReturn,
+    CapacityUnit,
     WaitingListEntry,
     WaitingListQuota,
 )
@@ -455,3 +456,59 @@ async def test_unverified_and_expired_entries_end_with_the_job(
         )
         == 0
     )
+
+
+async def test_a_no_show_s_units_not_yet_begun_go_to_the_waiting_list_first(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+) -> None:
+    """Erika books 8:00 for three persons (three units, to 8:30) and does not come. Marked a
+    no-show at 8:05, the unit she began stays taken; 8:10 is offered to Anna, who waits for
+    one person, and 8:20, which nobody else waits for, goes to the public calendar."""
+    calendar = await create_calendar(
+        session, units_per_extra_person=1, lead_time_minutes=0, release_minute=0
+    )
+    calendar.branch.code = "hoerde"
+    await session.commit()
+    stand_at(app, NOW)
+    erika = await sign_in(client, "erika")
+    held = await client.post(f"{API}/holds", json=hold_body(calendar, persons=3))
+    assert held.status_code == 201, held.text
+    confirmed = await client.post(
+        f"{API}/holds/{held.json()['id']}/confirm", json={}, headers=bearer(erika.access_token)
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    anna = await join(client, join_body(calendar, "anna@example.org"))
+    await db_verify(session, anna.id)
+    clerk = (await sign_in(client, "branch-hoerde", staff=True)).headers
+
+    eight_05 = EIGHT + timedelta(minutes=5)
+    stand_at(app, eight_05)
+    marked = await client.post(f"{API}/bookings/{confirmed.json()['id']}/no-show", headers=clerk)
+    assert marked.status_code == 200, marked.text
+    await assert_invariant_holds(session)
+    assert await offer_service.return_capacity(session, eight_05, settings) == 1
+    await session.commit()
+
+    offer_id, token = await offer_link(session, "anna@example.org")
+    seen = await client.get(f"{API}/offers/{offer_id}", headers=offer_token(token))
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["start"] == MONDAY_8_10
+    taken = {}
+    for start in (MONDAY_8_10, "2027-03-22T08:20:00+01:00"):
+        answer = await client.post(f"{API}/holds", json=hold_body(calendar, start))
+        taken[start[11:16]] = answer.status_code
+    assert taken == {"08:10": 409, "08:20": 201}
+    used = await session.execute(
+        select(CapacityUnit.starts_at, CapacityUnit.used)
+        .where(
+            CapacityUnit.starts_at >= EIGHT, CapacityUnit.starts_at < EIGHT + timedelta(minutes=30)
+        )
+        .order_by(CapacityUnit.starts_at)
+        .execution_options(populate_existing=True)
+    )
+    # 8:00 begun by the no-show, 8:10 offered to Anna, 8:20 held by the public.
+    assert [n for _, n in used] == [1, 1, 1]
+    await assert_invariant_holds(session)
