@@ -161,6 +161,8 @@ def _measure(name: str, args: argparse.Namespace) -> dict[str, float]:
         with project_server(backend.database_url, args.workers, server_settings) as server:
             timings = asyncio.run(simulate(server.port, day, args, random.Random(args.seed)))
     result = summarise(timings)
+    if not result["calls_seen_on_display"]:
+        raise BenchError("the display's stream showed none of the calls")
     print(f"{name}: {describe(result)}", flush=True)
     return result
 
@@ -418,7 +420,7 @@ async def _watch_display(base: str, day: Day, timings: Timings) -> None:
 
 
 def _call_numbers(board: object) -> list[str]:
-    calls = board.get("calls", []) if isinstance(board, dict) else []
+    calls = board.get("items", []) if isinstance(board, dict) else []
     return [str(call["call_number"]) for call in calls if isinstance(call, dict)]
 
 

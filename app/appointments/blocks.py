@@ -301,15 +301,19 @@ class BlockService:
         wanted: dict[datetime, int] = {}
         for day in days:
             wanted.update(day_capacity(day, rules[day]))
+        # Locking the days' units makes a hold racing the block wait for it and then find
+        # the closed time gone, instead of slipping in before the capacity is rewritten.
         used = await session.execute(
-            select(CapacityUnit.starts_at, CapacityUnit.used).where(
+            select(CapacityUnit.starts_at, CapacityUnit.used)
+            .where(
                 CapacityUnit.branch_id == branch_id,
                 CapacityUnit.starts_at >= day_bounds(min(days))[0],
                 CapacityUnit.starts_at < day_bounds(max(days))[1],
-                CapacityUnit.used > 0,
             )
+            .order_by(CapacityUnit.starts_at)  # the order holds claim them in: no deadlock
+            .with_for_update()
         )
-        return {s: n - wanted.get(s, 0) for s, n in used if n > wanted.get(s, 0)}
+        return {s: n - wanted.get(s, 0) for s, n in used.all() if n > wanted.get(s, 0)}
 
     async def _offer_new_slot(
         self,

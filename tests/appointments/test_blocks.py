@@ -6,7 +6,9 @@ nothing, and capacity and bookings agree throughout."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +26,14 @@ from app.core.db import Database
 from tests.conftest import make_settings
 from tests.fixtures.appointments import Calendar, create_calendar, stand_at
 from tests.fixtures.auth import sign_in
-from tests.fixtures.bookings import MONDAY_8, book_with_eid, book_with_email, deliver, text_of
+from tests.fixtures.bookings import (
+    MONDAY_8,
+    book_with_eid,
+    book_with_email,
+    deliver,
+    hold_body,
+    text_of,
+)
 from tests.fixtures.factories import create_department
 from tests.fixtures.smtp_server import Mailbox
 from tests.fixtures.waiting_list import OFFER_LINK, offer_token
@@ -225,3 +234,50 @@ async def test_other_branches_staff_citizens_anonymous_and_bad_input_are_refused
     assert no_reason.status_code == 422
     assert extra.status_code == 422
     assert await session.scalar(select(func.count(Closure.id))) == 0
+
+
+async def test_holds_racing_a_block_wait_for_it_and_never_outlive_it(
+    committed_app: FastAPI,
+    committed_client: httpx.AsyncClient,
+    committed_db: Database,
+) -> None:
+    """The clerk closes the whole branch from 8:00 to 9:00 while citizens hold starts in that
+    hour: the block always applies, each hold either came first and was ended by it or is
+    refused, nothing answers 5xx, and capacity and bookings agree afterwards."""
+    client = committed_client
+    async with committed_db.transaction() as session:
+        branches = await create_branches(session)
+    stand_at(committed_app, NOW)
+    clerk = (await sign_in(client, "branch-hoerde", staff=True)).headers
+    body = block_body(branches.hoerde, counter_id=None)
+    preview = await client.post(f"{blocks(branches.hoerde)}/preview", json=body, headers=clerk)
+    assert preview.status_code == 200, preview.text
+    starts = [f"2027-03-22T08:{minute}0:00+01:00" for minute in range(6)] * 4
+
+    block = client.post(
+        blocks(branches.hoerde), json=body, headers={**clerk, "If-Match": preview.headers["ETag"]}
+    )
+    # The block goes out amid the holds, so that some are made before and some after it.
+    requests = [client.post(f"{API}/holds", json=hold_body(branches.hoerde, s)) for s in starts]
+    answers = await asyncio.gather(*requests[:8], block, *requests[8:])
+
+    applied = answers.pop(8)
+    holds = answers
+    assert applied.status_code == 200, applied.text
+    codes = Counter(answer.status_code for answer in holds)
+    assert set(codes) <= {201, 409, 422}, codes
+    refusals = {answer.json()["type"] for answer in holds if answer.status_code != 201}
+    assert refusals <= {f"{PROBLEM}slot-taken", f"{PROBLEM}branch-closed"}, refusals
+    async with committed_db.transaction(read_only=True) as session:
+        live = await session.scalar(
+            select(func.count(Booking.id)).where(
+                Booking.branch_id == branches.hoerde.branch.id,
+                Booking.status.in_(["held", "pending_verification", "confirmed"]),
+            )
+        )
+        held_before = await session.scalar(
+            select(func.count(Booking.id)).where(Booking.status == "expired")
+        )
+    assert live == 0
+    assert held_before == codes[201]
+    await assert_invariant_holds(committed_db)
