@@ -11,29 +11,25 @@ axe-core comes from tests/browser/package-lock.json and is injected from disk.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, Request, async_playwright, expect
+from playwright.async_api import Browser, Page, Request, expect
 
 from app.appointments.models import BOOKING, Booking
 from app.appointments.repository import BookingStatus
 from app.core.db import Database, utcnow
 from app.core.references import allocate
 from bench.server import running_server
+from tests.browser.axe import axe_violations
 from tests.fixtures.appointments import create_calendar
 from tests.fixtures.auth import sign_in
 
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = Path(__file__).with_name("node_modules") / "axe-core" / "axe.min.js"
 APPEARS_WITHIN_MS = 2000
 NAME = "Erika Mustermann"
 # Streams end after a second, so the screen reconnects during the test.
@@ -59,21 +55,6 @@ def screen_server(database_url: str) -> Iterator[str]:
     through the app in the test process (`committed_client`), another process."""
     with running_server(database_url, 1, SERVER_SETTINGS) as port:
         yield f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture(scope="module")
-def axe_source() -> str:
-    assert AXE.exists(), f"{AXE} is missing: run `make browser`"
-    return AXE.read_text(encoding="utf-8")
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing: run `make browser`"
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield browser
-        await browser.close()
 
 
 async def create_waiting_room(database: Database, appointments: int) -> WaitingRoom:
@@ -147,18 +128,6 @@ async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
 
 async def latest_call(page: Page) -> str:
     return str(await page.inner_text("#latest"))
-
-
-async def axe_violations(page: Page, axe_source: str) -> list[dict[str, Any]]:
-    """axe-core's violations on the page as it is, injected through the debugging protocol
-    (the page's content security policy allows no inline script)."""
-    if not await page.evaluate("typeof window.axe !== 'undefined'"):
-        await page.evaluate(axe_source)
-    result: dict[str, Any] = await page.evaluate("axe.run(document)")
-    return [
-        {"id": v["id"], "help": v["help"], "nodes": [n["html"] for n in v["nodes"]]}
-        for v in result["violations"]
-    ]
 
 
 async def test_a_call_made_through_another_process_appears_on_the_screen_within_2_seconds(
