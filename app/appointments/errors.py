@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from app.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from app.core.i18n import Text
 
 
@@ -472,4 +472,13 @@ class InvalidBlock(AppointmentInputRefused):
     default_detail = Text(
         de="Eine Sperre endet nach ihrem Beginn.",
         en="A block ends after it begins.",
+    )
+
+
+class KioskNotAtBranch(Forbidden):
+    slug = "kiosk-not-at-branch"
+    title = Text(de="Ticketautomat eines anderen Standorts", en="Kiosk of another branch")
+    default_detail = Text(
+        de="Dieser Ticketautomat gibt nur Wartenummern seines eigenen Standorts aus.",
+        en="This ticket kiosk draws tickets only at its own branch.",
     )

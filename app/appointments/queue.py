@@ -10,7 +10,8 @@ SKIP LOCKED`) instead of waited for; SQLite runs writing transactions one at a t
 
 Everything is scoped like the branch's day (`branch_day.BranchAccess`): a ticket of a branch
 the caller does not work at is not found (404), another branch's queue is forbidden (403).
-Tickets are also drawn by kiosk clients with the scope `appointments:tickets`, at any branch.
+Tickets are also drawn by kiosk clients with the scope `appointments:tickets`, each at the one
+branch it is bound to (`api_clients.branch_id`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from app.appointments.errors import (
     WALK_INS_CLOSED,
     BookingNotFound,
     CounterNotFound,
+    KioskNotAtBranch,
     QueueEmpty,
     TicketNotFound,
     TooManyPersons,
@@ -201,7 +203,10 @@ class QueueService:
         self, session: AsyncSession, principal: Principal, settings: Settings, branch_id: uuid.UUID
     ) -> None:
         if principal.type is PrincipalType.client:
-            return  # a kiosk: its scope was checked with the route's access
+            # A kiosk (its scope was checked with the route's access) draws at its branch only.
+            if principal.branch_id != branch_id:
+                raise KioskNotAtBranch()
+            return
         access = await branch_day_service.access(session, principal, settings)
         if not access.allows(branch_id):
             raise MissingRole()

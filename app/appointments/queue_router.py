@@ -16,6 +16,7 @@ from app.appointments.dependencies import AppSettings, BranchWorker, Now
 from app.appointments.errors import (
     BookingNotFound,
     CounterNotFound,
+    KioskNotAtBranch,
     QueueEmpty,
     ServiceNotFound,
     ServiceNotOffered,
@@ -79,8 +80,9 @@ BookingId = Annotated[
     status_code=status.HTTP_201_CREATED,
     summary="Draw a walk-in ticket (Laufkundschaft) at the branch's ticket point",
     description="For the branch's ticket kiosk: an integrator client with the scope "
-    "`appointments:tickets` (granted by an administrator to kiosk clients only; it may draw "
-    "at every branch, and every call is audited with its client id), or staff of the branch, "
+    "`appointments:tickets` (granted by an administrator to kiosk clients only, each bound to "
+    "one branch: at another branch 403 `kiosk-not-at-branch`; every call is audited with its "
+    "client id), or staff of the branch, "
     "supervisors of the department that runs the branches and administrators (a staff "
     "member without a role at this branch gets 403, as does a client without the scope). "
     "The ticket takes the service's slot units (more for more persons) from the day's "
@@ -97,6 +99,7 @@ BookingId = Annotated[
     "it 422 `service-not-offered`, too many persons 422 `too-many-persons`.",
     responses=problem_responses(
         MissingRole,
+        KioskNotAtBranch,
         ServiceNotFound,
         BranchNotFound,
         ServiceNotOffered,

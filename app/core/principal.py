@@ -111,6 +111,8 @@ class Principal:
     grants: tuple[RoleGrant, ...] = ()
     scopes: frozenset[ClientScope] = field(default_factory=frozenset)
     client_id: str | None = None
+    # The one branch a client serves (a ticket kiosk's), if it is bound to one.
+    branch_id: uuid.UUID | None = None
 
     @property
     def key(self) -> str:

@@ -26,8 +26,10 @@ from app.core.offload import run_cpu_bound
 from app.core.pagination import PageParams, paginate
 from app.core.principal import ClientScope
 from app.core.state_machine import InvalidTransition, StateMachine, Transition
-from app.identity.errors import ClientNotFound, InvalidClient
+from app.identity.errors import ClientBranchRequired, ClientNotFound, InvalidClient, UnknownBranch
 from app.identity.models import ApiClient
+from app.organisation.errors import BranchNotFound
+from app.organisation.service import branch_service
 
 
 class ClientStatus(StrEnum):
@@ -131,14 +133,26 @@ async def authenticate_client(
 
 class ClientService:
     async def create(
-        self, session: AsyncSession, name: str, scopes: Sequence[ClientScope]
+        self,
+        session: AsyncSession,
+        name: str,
+        scopes: Sequence[ClientScope],
+        branch_id: uuid.UUID | None = None,
     ) -> tuple[ApiClient, str]:
+        if ClientScope.appointments_tickets in scopes and branch_id is None:
+            raise ClientBranchRequired()
+        if branch_id is not None:
+            try:
+                await branch_service.get(session, branch_id)
+            except BranchNotFound:
+                raise UnknownBranch() from None
         secret = secrets.token_urlsafe(32)
         client = ApiClient(
             client_id="cl_" + secrets.token_hex(12),
             name=name,
             secret_hash=await hash_client_secret(secret),
             scopes=sorted({s.value for s in scopes}),
+            branch_id=branch_id,
             status=CLIENTS.initial,
         )
         session.add(client)
@@ -148,7 +162,11 @@ class ClientService:
             action="api_client.create",
             object_type="api_client",
             object_id=client.id,
-            summary={"name": name, "scopes": " ".join(client.scopes)},
+            summary={
+                "name": name,
+                "scopes": " ".join(client.scopes),
+                "branch_id": str(branch_id) if branch_id else None,
+            },
         )
         return client, secret
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from app.core.errors import BadRequest, Conflict, NotFound, Unauthorized
+from typing import ClassVar
+
+from app.core.errors import BadRequest, Conflict, NotFound, Unauthorized, ValidationFailed
 from app.core.i18n import Text
 
 
@@ -118,4 +120,37 @@ class CannotDisableYourself(Conflict):
         de="Sie können Ihr eigenes Konto nicht sperren; bitten Sie eine andere Administratorin "
         "oder einen anderen Administrator.",
         en="You cannot disable your own account; ask another administrator.",
+    )
+
+
+class _ClientInputRefused(ValidationFailed):
+    """A client the administrator described but that cannot be made; `errors` points at the
+    field."""
+
+    pointer: ClassVar[str] = "#/branch_id"
+
+    def __init__(self) -> None:
+        detail = self.default_detail
+        super().__init__(
+            detail, extensions={"errors": [{"pointer": self.pointer, "detail": detail.get()}]}
+        )
+
+
+class ClientBranchRequired(_ClientInputRefused):
+    slug = "client-branch-required"
+    title = Text(de="Standort fehlt", en="Branch required")
+    default_detail = Text(
+        de="Ein Client mit appointments:tickets (ein Ticketautomat) gehört zu genau einem "
+        "Standort: geben Sie branch_id an.",
+        en="A client with appointments:tickets (a ticket kiosk) belongs to exactly one "
+        "branch: give branch_id.",
+    )
+
+
+class UnknownBranch(_ClientInputRefused):
+    slug = "unknown-branch"
+    title = Text(de="Unbekannter Standort", en="Unknown branch")
+    default_detail = Text(
+        de="Einen Standort mit dieser Kennung gibt es nicht.",
+        en="There is no branch with this id.",
     )

@@ -84,6 +84,8 @@ class ApiClient(UUIDPrimaryKey, Base):
     name: Mapped[str] = mapped_column(String(200))
     secret_hash: Mapped[str] = mapped_column(String(128))
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # A kiosk's branch: a client with the scope `appointments:tickets` draws tickets only there.
+    branch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("branches.id"))
     status: Mapped[str] = mapped_column(String(20), default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()

@@ -226,6 +226,13 @@ class ClientCreate(BaseModel):
 
     name: str = Field(min_length=3, max_length=200, description="Who runs the client.")
     scopes: list[ClientScope] = Field(min_length=1, max_length=20)
+    branch_id: uuid.UUID | None = Field(
+        default=None,
+        description="The branch the client serves. Required with `appointments:tickets`: a "
+        "ticket kiosk draws walk-in tickets only at its own branch (422 "
+        "`client-branch-required` without it, `unknown-branch` for a branch that does not "
+        "exist).",
+    )
 
 
 class ClientRead(BaseModel):
@@ -233,6 +240,7 @@ class ClientRead(BaseModel):
     client_id: str = Field(description="The public id to authenticate with.", examples=["cl_…"])
     name: str
     scopes: list[ClientScope]
+    branch_id: uuid.UUID | None = Field(description="The branch the client serves, if any.")
     status: ClientStatus
     active: bool = Field(description="Whether the client may get tokens (status `active`).")
     created_at: datetime

@@ -300,6 +300,7 @@ async def _client_principal(
         client.id,
         scopes=frozenset(ClientScope(s) for s in token_scopes & set(client.scopes)),
         client_id=client.client_id,
+        branch_id=client.branch_id,
     )
 
 

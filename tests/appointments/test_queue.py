@@ -57,8 +57,9 @@ async def clerk(client: httpx.AsyncClient) -> dict[str, str]:
 
 
 @pytest.fixture
-async def kiosk(client: httpx.AsyncClient) -> dict[str, str]:
-    return await kiosk_headers(client, "appointments:tickets")
+async def kiosk(client: httpx.AsyncClient, branches: Branches) -> dict[str, str]:
+    """Hörde's ticket kiosk."""
+    return await kiosk_headers(client, "appointments:tickets", branch=branches.hoerde)
 
 
 async def book(
@@ -312,7 +313,8 @@ async def test_the_walk_in_budget_follows_closures_and_is_empty_on_closed_days(
     assert (await draw(client, kiosk, branches.hoerde)).status_code == 409
 
     stand_at(app, monday_at(12, 0))  # the hours are over
-    over = await draw(client, kiosk, branches.other)
+    other_kiosk = await kiosk_headers(client, "appointments:tickets", branch=branches.other)
+    over = await draw(client, other_kiosk, branches.other)
     assert over.status_code == 409
     assert "nach der Öffnungszeit" in over.json()["detail"]
     stand_at(app, datetime(2027, 3, 27, 9, 0, tzinfo=UTC))  # a Saturday
@@ -336,7 +338,15 @@ async def test_only_the_branch_s_staff_reach_its_queue_and_only_kiosks_and_staff
     kiosk: dict[str, str],
 ) -> None:
     stand_at(app, monday_at(9, 0))
-    theirs = (await draw(client, kiosk, branches.other)).json()
+    other_kiosk = await kiosk_headers(client, "appointments:tickets", branch=branches.other)
+    theirs = (await draw(client, other_kiosk, branches.other)).json()
+    # A kiosk draws at its own branch only.
+    elsewhere = await draw(client, kiosk, branches.other)
+    assert (elsewhere.status_code, elsewhere.json()["type"]) == (
+        403,
+        f"{PROBLEM}kiosk-not-at-branch",
+    )
+    assert elsewhere.headers["content-type"] == "application/problem+json"
     citizen = (await sign_in(client, "erika")).headers
     other_client = await kiosk_headers(client, "appointments:read")
     supervisor = (await sign_in(client, "supervisor-buergerdienste", staff=True)).headers
@@ -411,7 +421,8 @@ async def test_bad_input_gets_a_problem_and_changes_nothing(
         json={"service_id": service},
         headers=kiosk,
     )
-    assert nowhere.status_code == 404
+    # A kiosk is refused anywhere but at its branch, before the branch is looked up.
+    assert (nowhere.status_code, nowhere.json()["type"]) == (403, f"{PROBLEM}kiosk-not-at-branch")
     assert (
         await client.post(f"{API}/branches/nope/tickets", json={}, headers=kiosk)
     ).status_code == 422

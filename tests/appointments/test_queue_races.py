@@ -65,7 +65,7 @@ async def test_counters_calling_at_the_same_moment_each_get_a_different_citizen(
     clerks = [
         (await sign_in(committed_client, "branch-hoerde", staff=True)).headers for _ in range(2)
     ]
-    kiosk = await kiosk_headers(committed_client, "appointments:tickets")
+    kiosk = await kiosk_headers(committed_client, "appointments:tickets", branch=hoerde)
     stand_at(committed_app, monday_at(7, 50))
     for booking in booked:
         checked_in = await committed_client.post(
@@ -111,7 +111,10 @@ async def test_kiosks_drawing_at_the_same_moment_never_exceed_the_walk_in_budget
         branches = await create_branches(session, shares=(50,))
     # The other branch's one counter is half for walk-ins: 12 of its 24 units on Monday.
     other = branches.other
-    kiosks = [await kiosk_headers(committed_client, "appointments:tickets") for _ in range(2)]
+    kiosks = [
+        await kiosk_headers(committed_client, "appointments:tickets", branch=other)
+        for _ in range(2)
+    ]
     stand_at(committed_app, monday_at(9, 0))
     persons = [1 + n % 3 for n in range(16)]  # 32 units asked for
 

@@ -15,7 +15,7 @@ from app.identity.clients import client_secret_matches
 from app.identity.models import ApiClient
 from app.models import Base
 from tests.fixtures.auth import sign_in
-from tests.fixtures.factories import create_department
+from tests.fixtures.factories import create_branch, create_department
 
 CLIENTS = "/api/v1/admin/clients"
 TOKEN = "/api/v1/auth/token"
@@ -301,6 +301,33 @@ async def test_admin_creating_a_client_with_an_unknown_scope_gets_422_naming_it(
     body = assert_problem(response, 422, "validation-failed")
     assert [e["pointer"] for e in body["errors"]] == ["#/scopes/0"]
     assert "departments:read" in body["errors"][0]["detail"]
+
+
+async def test_a_ticket_kiosk_is_created_for_one_existing_branch_only(
+    client: httpx.AsyncClient, session: AsyncSession, admin: dict[str, str]
+) -> None:
+    branch = await create_branch(session)
+    await session.commit()
+    kiosk = {"name": "Ticketautomat Hörde", "scopes": ["appointments:tickets"]}
+
+    unbound = await client.post(CLIENTS, json=kiosk, headers=admin)
+    unknown = await client.post(
+        CLIENTS, json={**kiosk, "branch_id": str(uuid.uuid4())}, headers=admin
+    )
+    bound = await client.post(CLIENTS, json={**kiosk, "branch_id": str(branch.id)}, headers=admin)
+
+    body = assert_problem(unbound, 422, "client-branch-required")
+    assert [e["pointer"] for e in body["errors"]] == ["#/branch_id"]
+    assert "branch_id" in str(body["detail"])
+    assert_problem(unknown, 422, "unknown-branch")
+    assert bound.status_code == 201, bound.text
+    assert bound.json()["branch_id"] == str(branch.id)
+    shown = await client.get(bound.headers["Location"], headers=admin)
+    assert shown.json()["branch_id"] == str(branch.id)
+    names = (
+        await session.scalars(select(ApiClient.name).execution_options(populate_existing=True))
+    ).all()
+    assert names == ["Ticketautomat Hörde"]  # the refused ones were not made
 
 
 async def test_client_sees_itself_and_its_scopes(

@@ -15,7 +15,7 @@ from app.core.routing import api_router, problem_responses
 from app.core.state_machine import InvalidTransition
 from app.core.uow import ReadSession, WriteSession
 from app.identity.clients import ClientStatus, client_service
-from app.identity.errors import ClientNotFound
+from app.identity.errors import ClientBranchRequired, ClientNotFound, UnknownBranch
 from app.identity.models import ApiClient
 from app.identity.schemas import ClientCreate, ClientPage, ClientRead, ClientWithSecret
 
@@ -30,6 +30,7 @@ def _client_read(client: ApiClient) -> ClientRead:
         client_id=client.client_id,
         name=client.name,
         scopes=list(client.scopes),
+        branch_id=client.branch_id,
         status=ClientStatus(client.status),
         active=client.is_active,
         created_at=client.created_at,
@@ -60,12 +61,15 @@ async def list_clients(
     description="The response carries the client's secret; it is stored only as a hash and "
     "cannot be shown again (a new one can be issued). Not idempotent: each call creates a "
     "client, so retry only after listing the clients.",
-    responses=response_headers(201, "Location"),
+    responses={
+        **problem_responses(ClientBranchRequired, UnknownBranch),
+        **response_headers(201, "Location"),
+    },
 )
 async def create_client(
     body: ClientCreate, _admin: Admin, session: WriteSession, response: Response
 ) -> ClientWithSecret:
-    client, secret = await client_service.create(session, body.name, body.scopes)
+    client, secret = await client_service.create(session, body.name, body.scopes, body.branch_id)
     response.headers["Location"] = f"/api/v1/admin/clients/{client.id}"
     response.headers["Cache-Control"] = "no-store"
     return ClientWithSecret(**_client_read(client).model_dump(), client_secret=secret)
