@@ -165,11 +165,24 @@ async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, InternalError())
 
 
+# SQLSTATE classes of a database that cannot take the request now: connection exceptions
+# (08), insufficient resources such as too many connections (53), and a server shutting down
+# or starting (57P01-57P03).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+
+
 def _database_unavailable(exc: Exception) -> bool:
     """Connection-level failures are temporary: 503 with Retry-After, not a 500."""
     if isinstance(exc, ConnectionError | PoolTimeout | OperationalError | InterfaceError):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(
+        getattr(exc.orig, "__cause__", None), "sqlstate", None
+    )
+    return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

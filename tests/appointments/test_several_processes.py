@@ -31,6 +31,9 @@ from tests.fixtures.appointments import create_calendar
 
 WORKERS = 2
 CONCURRENT = 200
+# Each server process keeps 10 connections (and 5 more at a peak): the 200 requests queue for
+# them, and the suite's other worker still finds room on PostgreSQL (max_connections 100).
+SERVER_SETTINGS = {"RATHAUS_DATABASE_POOL_SIZE": "10"}
 
 
 def a_working_day_ahead() -> date:
@@ -157,7 +160,7 @@ def test_races_through_2_server_processes_end_as_the_database_decides(
             replays = await replayed(http, at(body, 130))
         return hot, raced, capped, replays
 
-    with running_server(database_url, workers=WORKERS) as port:
+    with running_server(database_url, workers=WORKERS, settings=SERVER_SETTINGS) as port:
         hot, raced, capped, replays = asyncio.run(run_all(port))
 
     assert hot == {201: 3, 409: CONCURRENT - 3}, hot
@@ -203,7 +206,7 @@ def test_a_hold_and_its_cancellation_show_at_once_in_every_process(postgres_url:
             seen.append(await free_starts(http, body))
         return seen
 
-    with running_server(database_url, workers=WORKERS) as port:
+    with running_server(database_url, workers=WORKERS, settings=SERVER_SETTINGS) as port:
         seen = asyncio.run(run_all(port))
 
     listed = [[body["start"] in starts for starts in round_] for round_ in seen]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -15,7 +16,14 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.main import create_app
 from app.organisation.models import Branch
-from tests.conftest import client_for, make_settings
+from tests.conftest import (
+    PG_HOST,
+    PG_PORT,
+    _pg_execute,
+    _require_or_skip_postgres,
+    client_for,
+    make_settings,
+)
 from tests.fixtures.error_probe import router as probe_router
 
 PROBLEM_MEMBERS = {"type", "title", "status", "detail", "instance", "request_id"}
@@ -213,6 +221,24 @@ async def test_unreachable_database_gets_503_problem() -> None:
     assert response.headers["retry-after"]
     problem = assert_problem(ready, 503)
     assert problem["detail"] == "Die Datenbank ist nicht erreichbar."
+
+
+async def test_a_database_with_no_room_for_another_connection_gets_503_not_500() -> None:
+    """PostgreSQL refusing a connection (too many connections, SQLSTATE 53300) is a passing
+    overload: 503 with Retry-After, like an unreachable database."""
+    await asyncio.to_thread(_require_or_skip_postgres)
+    await _pg_execute(
+        "DO $$ BEGIN CREATE ROLE rathaus_no_room LOGIN CONNECTION LIMIT 0; "
+        "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
+    settings = make_settings(f"postgresql+asyncpg://rathaus_no_room@{PG_HOST}:{PG_PORT}/postgres")
+    app = create_app(settings)
+    async with client_for(app) as client:
+        response = await client.get(f"/api/v1/branches/{uuid.uuid4()}")
+
+    assert_problem(response, 503)
+    assert response.headers["retry-after"]
+    assert "rathaus_no_room" not in response.text
 
 
 async def test_readiness_reports_database_and_migrations(client: httpx.AsyncClient) -> None:
