@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -302,8 +303,9 @@ class CalendarService:
         today: date,
         last: date,
     ) -> None:
-        """On demand, for a reader: release missing days in a short transaction of its own,
-        so availability never waits for the release job to have run."""
+        """For a reader: availability never waits for the release job to have run. Raises
+        `DaysNotReleased` when days are missing, for the caller to release them in a short
+        transaction of its own (`release_missing`) once it has given back its connection."""
         if not branch_ids or last < today:
             return
         counts = dict(
@@ -321,11 +323,15 @@ class CalendarService:
         )
         expected = (last - today).days + 1
         behind = [b for b in branch_ids if counts.get(b, 0) < expected]
-        if not behind:
-            return
+        # Once released for this request, what is still missing cannot be (a branch without
+        # a calendar): the reader goes on with what there is.
+        if behind and not _released_for_this_request.get():
+            raise DaysNotReleased(behind, today, last)
+
+    async def release_missing(self, database: Database, missing: DaysNotReleased) -> None:
         async with database.transaction() as session:
-            for branch_id in behind:
-                await self.release_through(session, branch_id, today, last)
+            for branch_id in missing.branch_ids:
+                await self.release_through(session, branch_id, missing.today, missing.last)
 
     async def recompute(
         self, session: AsyncSession, branch_id: uuid.UUID, first: date, last: date
@@ -901,7 +907,7 @@ async def _kept(
     in any process, computes the answer anew. A check costs one `SELECT` of an indexed sum,
     on SQLite without leaving the event loop (`CapacityVersions`)."""
     if not database.commits:
-        return await encode_answer((await compute(await uow.connection(), None)).content)
+        return await encode_answer((await _computed(database, uow, compute, None)).content)
     cache, versions = _answer_cache(database)
     entry = cache.get(key)
     if entry is not None and entry.current_at(now):
@@ -911,11 +917,45 @@ async def _kept(
         if version == entry.version:
             return entry.answer
         cache.discard(key)
-    answer = await compute(await uow.connection(), versions)
+    answer = await _computed(database, uow, compute, versions)
     encoded = await encode_answer(answer.content)
     scope = (GLOBAL_VERSION, *answer.branch_ids)
     cache.put(key, CachedAnswer(encoded, answer.version, scope, now, answer.valid_until))
     return encoded
+
+
+_released_for_this_request: ContextVar[bool] = ContextVar("released_for_request", default=False)
+
+
+class DaysNotReleased(Exception):
+    """Days a reader needs are not released yet: the caller releases them
+    (`CalendarService.release_missing`) with its read connection given back, then asks again."""
+
+    def __init__(self, branch_ids: list[uuid.UUID], today: date, last: date) -> None:
+        super().__init__("days not released")
+        self.branch_ids, self.today, self.last = branch_ids, today, last
+
+
+async def _computed(
+    database: Database,
+    uow: UnitOfWork,
+    compute: Callable[[AsyncConnection, CapacityVersions | None], Awaitable[_LiveAnswer]],
+    versions: CapacityVersions | None,
+) -> _LiveAnswer:
+    """`compute`'s answer, releasing missing days first when it needs them. The request's
+    read connection goes back to the pool before the release takes a connection for its
+    transaction: holding one while waiting for another, a burst of first requests of the
+    day took the whole pool and waited on each other until the pool's timeout."""
+    try:
+        return await compute(await uow.connection(), versions)
+    except DaysNotReleased as missing:
+        await uow.give_back_connection()
+        await calendar_service.release_missing(database, missing)
+    released = _released_for_this_request.set(True)
+    try:
+        return await compute(await uow.connection(), versions)
+    finally:
+        _released_for_this_request.reset(released)
 
 
 def _next_change_of_window(terms: Terms, now: datetime) -> datetime:

@@ -43,6 +43,15 @@ class UnitOfWork:
             self._connection = await self._database.read_connection()
         return self._connection
 
+    async def give_back_connection(self) -> None:
+        """Return the plain read connection to the pool before work that needs a connection
+        of its own (a short write transaction): a request never holds two, so a burst of
+        such requests cannot take the whole pool and wait on each other. `connection()`
+        takes a fresh one afterwards."""
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await self._database.release(connection)
+
     def before_commit(self, hook: BeforeCommit) -> None:
         """Run inside the transaction, with the response about to be sent."""
         self._before_commit.append(hook)

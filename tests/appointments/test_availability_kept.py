@@ -18,6 +18,8 @@ from app.appointments.offers import offer_service
 from app.appointments.service import calendar_service
 from app.core.config import Settings
 from app.core.db import Database
+from app.main import create_app
+from tests.conftest import client_for, make_settings
 from tests.fixtures.appointments import Calendar, create_calendar, stand_at
 from tests.fixtures.auth import sign_in
 from tests.fixtures.bookings import (
@@ -310,3 +312,23 @@ async def test_the_earliest_start_moves_on_when_it_comes_within_the_lead_time(
 
     stand_at(app, NOW + timedelta(minutes=1))
     assert await earliest_start(client, calendar) == "2027-03-19T12:10:00+01:00"
+
+
+async def test_the_first_answer_of_the_day_releases_its_days_with_one_connection_at_a_time(
+    committed_db: Database, database_url: str
+) -> None:
+    """A reader that finds days not yet released releases them in a transaction of its own,
+    with its read connection given back first: a process whose pool has a single
+    connection still answers, instead of waiting on itself until the pool's timeout (503)."""
+    async with committed_db.transaction() as session:
+        calendar = await create_calendar(session)
+    app = create_app(make_settings(database_url, database_pool_size=1, anti_automation=False))
+    stand_at(app, NOW)
+    async with client_for(app) as client:
+        assert MONDAY_9 in await starts_on(client, calendar)
+        earliest = await client.get(
+            "/api/v1/appointments/earliest", params={"service_id": str(calendar.service.id)}
+        )
+    assert earliest.status_code == 200, earliest.text
+    assert earliest.json()["earliest"] is not None
+    await app.state.database.dispose()
