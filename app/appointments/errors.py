@@ -3,9 +3,15 @@ conflicts a clerk's change can run into."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from app.core.errors import (
+    Conflict,
+    Forbidden,
+    InputRefused,
+    NotFound,
+    Unauthorized,
+)
 from app.core.i18n import Text
 
 
@@ -27,19 +33,8 @@ class BookingNotFound(NotFound):
     )
 
 
-class AppointmentInputRefused(ValidationFailed):
+class AppointmentInputRefused(InputRefused):
     """A well-formed request the calendar cannot take; `errors` points at the field."""
-
-    pointer: ClassVar[str] = "#"
-
-    def __init__(
-        self, detail: Text | None = None, *, pointer: str | None = None, **extensions: Any
-    ) -> None:
-        shown = detail or self.default_detail
-        where = pointer or self.pointer
-        super().__init__(
-            shown, extensions={"errors": [{"pointer": where, "detail": shown.get()}], **extensions}
-        )
 
 
 class ServiceNotOffered(AppointmentInputRefused):

@@ -173,6 +173,22 @@ class ValidationFailed(AppError):
     )
 
 
+class InputRefused(ValidationFailed):
+    """A well-formed request the domain cannot take because of one field; `errors` points at
+    it (`pointer`, a JSON pointer into the body, or `#/query/…`)."""
+
+    pointer: ClassVar[str] = "#"
+
+    def __init__(
+        self, detail: Text | None = None, *, pointer: str | None = None, **extensions: Any
+    ) -> None:
+        shown = detail or self.default_detail
+        where = pointer or self.pointer
+        super().__init__(
+            shown, extensions={"errors": [{"pointer": where, "detail": shown.get()}], **extensions}
+        )
+
+
 class IdempotencyKeyReused(ValidationFailed):
     slug = "idempotency-key-reused"
     title = Text(de="Idempotency-Key wiederverwendet", en="Idempotency-Key reused")

@@ -71,6 +71,9 @@ class UnitOfWork:
         except BaseException:
             await self.rollback()
             raise
+        # The hooks run in transactions of their own: not while holding this request's read
+        # connection (see `give_back_connection`).
+        await self.give_back_connection()
         for after in self._after_commit:
             await after()
 
@@ -82,6 +85,7 @@ class UnitOfWork:
         except BaseException:
             await self.rollback()
             raise
+        await self.give_back_connection()
         for hook in self._after_rollback:
             await hook()
 
@@ -96,6 +100,7 @@ class UnitOfWork:
     async def rollback(self) -> None:
         if self._session is not None:
             await self._session.rollback()
+        await self.give_back_connection()
         for hook in self._after_rollback:
             await hook()
 

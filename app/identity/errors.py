@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from typing import ClassVar
-
-from app.core.errors import BadRequest, Conflict, NotFound, Unauthorized, ValidationFailed
+from app.core.errors import BadRequest, Conflict, InputRefused, NotFound, Unauthorized
 from app.core.i18n import Text
 
 
@@ -123,17 +121,10 @@ class CannotDisableYourself(Conflict):
     )
 
 
-class _ClientInputRefused(ValidationFailed):
-    """A client the administrator described but that cannot be made; `errors` points at the
-    field."""
+class _ClientInputRefused(InputRefused):
+    """A client the administrator described but that cannot be made."""
 
-    pointer: ClassVar[str] = "#/branch_id"
-
-    def __init__(self) -> None:
-        detail = self.default_detail
-        super().__init__(
-            detail, extensions={"errors": [{"pointer": self.pointer, "detail": detail.get()}]}
-        )
+    pointer = "#/branch_id"
 
 
 class ClientBranchRequired(_ClientInputRefused):
