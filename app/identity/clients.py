@@ -26,9 +26,8 @@ from app.core.offload import run_cpu_bound
 from app.core.pagination import PageParams, paginate
 from app.core.principal import ClientScope
 from app.core.state_machine import InvalidTransition, StateMachine, Transition
-from app.identity.errors import ClientBranchRequired, ClientNotFound, InvalidClient, UnknownBranch
+from app.identity.errors import ClientBranchRequired, ClientNotFound, InvalidClient
 from app.identity.models import ApiClient
-from app.organisation.errors import BranchNotFound
 from app.organisation.service import branch_service
 
 
@@ -142,10 +141,7 @@ class ClientService:
         if ClientScope.appointments_tickets in scopes and branch_id is None:
             raise ClientBranchRequired()
         if branch_id is not None:
-            try:
-                await branch_service.get(session, branch_id)
-            except BranchNotFound:
-                raise UnknownBranch() from None
+            await branch_service.get(session, branch_id)  # 404 for a branch that does not exist
         secret = secrets.token_urlsafe(32)
         client = ApiClient(
             client_id="cl_" + secrets.token_hex(12),

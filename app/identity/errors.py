@@ -136,12 +136,3 @@ class ClientBranchRequired(_ClientInputRefused):
         en="A client with appointments:tickets (a ticket kiosk) belongs to exactly one "
         "branch: give branch_id.",
     )
-
-
-class UnknownBranch(_ClientInputRefused):
-    slug = "unknown-branch"
-    title = Text(de="Unbekannter Standort", en="Unknown branch")
-    default_detail = Text(
-        de="Einen Standort mit dieser Kennung gibt es nicht.",
-        en="There is no branch with this id.",
-    )

@@ -220,7 +220,23 @@ class ClientCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"name": "Fachverfahren Jugendamt", "scopes": ["applications:read"]}]
+            "examples": [
+                {"name": "Fachverfahren Jugendamt", "scopes": ["applications:read"]},
+                {
+                    "name": "Ticketautomat Hörde",
+                    "scopes": ["appointments:tickets"],
+                    "branch_id": "0b7e1c2d-3f4a-4b5c-8d6e-7f8091a2b3c4",
+                },
+            ],
+            # A ticket kiosk belongs to one branch.
+            "if": {
+                "properties": {"scopes": {"contains": {"const": "appointments:tickets"}}},
+                "required": ["scopes"],
+            },
+            "then": {
+                "properties": {"branch_id": {"type": "string", "format": "uuid"}},
+                "required": ["branch_id"],
+            },
         },
     )
 
@@ -230,8 +246,8 @@ class ClientCreate(BaseModel):
         default=None,
         description="The branch the client serves. Required with `appointments:tickets`: a "
         "ticket kiosk draws walk-in tickets only at its own branch (422 "
-        "`client-branch-required` without it, `unknown-branch` for a branch that does not "
-        "exist).",
+        "`client-branch-required` without it; 404 `branch-not-found` for a branch that does "
+        "not exist).",
     )
 
 

@@ -319,7 +319,7 @@ async def test_a_ticket_kiosk_is_created_for_one_existing_branch_only(
     body = assert_problem(unbound, 422, "client-branch-required")
     assert [e["pointer"] for e in body["errors"]] == ["#/branch_id"]
     assert "branch_id" in str(body["detail"])
-    assert_problem(unknown, 422, "unknown-branch")
+    assert_problem(unknown, 404, "branch-not-found")
     assert bound.status_code == 201, bound.text
     assert bound.json()["branch_id"] == str(branch.id)
     shown = await client.get(bound.headers["Location"], headers=admin)

@@ -15,9 +15,10 @@ from app.core.routing import api_router, problem_responses
 from app.core.state_machine import InvalidTransition
 from app.core.uow import ReadSession, WriteSession
 from app.identity.clients import ClientStatus, client_service
-from app.identity.errors import ClientBranchRequired, ClientNotFound, UnknownBranch
+from app.identity.errors import ClientBranchRequired, ClientNotFound
 from app.identity.models import ApiClient
 from app.identity.schemas import ClientCreate, ClientPage, ClientRead, ClientWithSecret
+from app.organisation.errors import BranchNotFound
 
 router = api_router("identity")
 
@@ -62,7 +63,7 @@ async def list_clients(
     "cannot be shown again (a new one can be issued). Not idempotent: each call creates a "
     "client, so retry only after listing the clients.",
     responses={
-        **problem_responses(ClientBranchRequired, UnknownBranch),
+        **problem_responses(ClientBranchRequired, BranchNotFound),
         **response_headers(201, "Location"),
     },
 )
