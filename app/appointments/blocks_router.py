@@ -10,10 +10,9 @@ from fastapi.responses import JSONResponse
 
 from app.appointments.block_schemas import BlockApplied, BlockCreate, BlockPreview
 from app.appointments.blocks import block_service
-from app.appointments.branch_day import branch_day_service
-from app.appointments.dependencies import AppSettings, Now
+from app.appointments.dependencies import AppSettings, Now, StaffAccess
 from app.appointments.errors import CounterNotAtBranch, InvalidBlock
-from app.core.auth import MissingRole, Staff
+from app.core.auth import MissingRole
 from app.core.errors import PreconditionFailed, PreconditionRequired
 from app.core.routing import api_router, problem_responses
 from app.core.uow import WriteSession
@@ -43,12 +42,10 @@ BLOCK_PROBLEMS = (MissingRole, BranchNotFound, InvalidBlock, CounterNotAtBranch)
 async def preview_block(
     branch_id: BranchId,
     request: BlockCreate,
-    principal: Staff,
+    access: StaffAccess,
     session: WriteSession,
-    settings: AppSettings,
     now: Now,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     answer = await block_service.preview(session, access, branch_id, request, now)
     return JSONResponse(answer, headers={"ETag": f'"{answer["fingerprint"]}"'})
 
@@ -70,7 +67,7 @@ async def preview_block(
 async def apply_block(
     branch_id: BranchId,
     request: BlockCreate,
-    principal: Staff,
+    access: StaffAccess,
     session: WriteSession,
     settings: AppSettings,
     now: Now,
@@ -84,6 +81,5 @@ async def apply_block(
         ),
     ] = None,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     answer = await block_service.apply(session, access, branch_id, request, if_match, now, settings)
     return JSONResponse(answer)

@@ -8,13 +8,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.core.auth import Access
+from app.appointments.branch_day import BranchAccess, branch_day_service
+from app.core.auth import Access, Staff
 from app.core.config import Settings
 from app.core.db import Database, utcnow
 from app.core.i18n import Text
 from app.core.limiter import Quota
 from app.core.principal import Principal, PrincipalType, Role
 from app.core.ratelimit import RateLimited
+from app.core.uow import ReadSession
 
 
 async def current_time() -> datetime:
@@ -72,3 +74,21 @@ BRANCH_WORKER = Access(
 BranchWorker = Annotated[Principal, Depends(BRANCH_WORKER)]
 """Staff of some branch, a supervisor or an administrator: who may come near a branch's
 figures at all. Which branches exactly needs the database, and is checked after."""
+
+
+async def staff_access(
+    principal: Staff, session: ReadSession, settings: AppSettings
+) -> BranchAccess:
+    """The branches a staff member may act at, from their grants."""
+    return await branch_day_service.access(session, principal, settings)
+
+
+async def branch_worker_access(
+    principal: BranchWorker, session: ReadSession, settings: AppSettings
+) -> BranchAccess:
+    """The branches of staff of some branch, a supervisor or an administrator."""
+    return await branch_day_service.access(session, principal, settings)
+
+
+StaffAccess = Annotated[BranchAccess, Depends(staff_access)]
+BranchWorkerAccess = Annotated[BranchAccess, Depends(branch_worker_access)]

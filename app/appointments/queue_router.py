@@ -10,9 +10,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, status
 from fastapi.responses import JSONResponse
 
-from app.appointments.branch_day import branch_day_service
 from app.appointments.calendar import local_day
-from app.appointments.dependencies import AppSettings, BranchWorker, Now
+from app.appointments.dependencies import AppSettings, BranchWorkerAccess, Now
 from app.appointments.errors import (
     BookingNotFound,
     CounterNotFound,
@@ -131,9 +130,10 @@ async def draw_ticket(
     responses=problem_responses(TicketNotFound),
 )
 async def get_ticket(
-    ticket_id: TicketId, principal: BranchWorker, session: ReadSession, settings: AppSettings
+    ticket_id: TicketId,
+    access: BranchWorkerAccess,
+    session: ReadSession,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(await queue_service.ticket(session, access, ticket_id))
 
 
@@ -159,12 +159,11 @@ async def get_ticket(
 async def call_next(
     branch_id: BranchId,
     counter_id: CounterId,
-    principal: BranchWorker,
+    access: BranchWorkerAccess,
     session: WriteSession,
     settings: AppSettings,
     now: Now,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     called = await queue_service.call_next(
         session, access, branch_id, counter_id, now, call_rule(settings)
     )
@@ -184,7 +183,7 @@ async def call_next(
 )
 async def queue(
     branch_id: BranchId,
-    principal: BranchWorker,
+    access: BranchWorkerAccess,
     session: ReadSession,
     settings: AppSettings,
     now: Now,
@@ -192,7 +191,6 @@ async def queue(
         uuid.UUID | None, Query(description="The order in which this counter calls.")
     ] = None,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     answer = await queue_service.waiting(
         session, access, branch_id, counter_id, now, call_rule(settings)
     )
@@ -210,9 +208,8 @@ async def queue(
 )
 async def recent_calls(
     branch_id: BranchId,
-    principal: BranchWorker,
+    access: BranchWorkerAccess,
     session: ReadSession,
-    settings: AppSettings,
     now: Now,
     day: Annotated[
         date | None, Query(alias="date", description="The day (Berlin); default today.")
@@ -221,7 +218,6 @@ async def recent_calls(
         int, Query(ge=1, le=MAX_RECENT_CALLS, description="How many calls, newest first.")
     ] = RECENT_CALLS_LIMIT,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     answer = await queue_service.recent(session, access, branch_id, day or local_day(now), limit)
     return JSONResponse(answer)
 
@@ -238,12 +234,10 @@ async def recent_calls(
 )
 async def recall_booking(
     booking_id: BookingId,
-    principal: BranchWorker,
+    access: BranchWorkerAccess,
     session: WriteSession,
-    settings: AppSettings,
     now: Now,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(await queue_service.recall_booking(session, access, booking_id, now))
 
 
@@ -258,12 +252,10 @@ async def recall_booking(
 )
 async def recall_ticket(
     ticket_id: TicketId,
-    principal: BranchWorker,
+    access: BranchWorkerAccess,
     session: WriteSession,
-    settings: AppSettings,
     now: Now,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(await queue_service.recall_ticket(session, access, ticket_id, now))
 
 
@@ -278,12 +270,10 @@ async def recall_ticket(
 )
 async def complete_ticket(
     ticket_id: TicketId,
-    principal: BranchWorker,
+    access: BranchWorkerAccess,
     session: WriteSession,
-    settings: AppSettings,
     now: Now,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(await queue_service.complete_ticket(session, access, ticket_id, now))
 
 
@@ -297,12 +287,10 @@ async def complete_ticket(
 )
 async def mark_ticket_no_show(
     ticket_id: TicketId,
-    principal: BranchWorker,
+    access: BranchWorkerAccess,
     session: WriteSession,
-    settings: AppSettings,
     now: Now,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(await queue_service.mark_ticket_no_show(session, access, ticket_id, now))
 
 
@@ -317,10 +305,8 @@ async def mark_ticket_no_show(
 )
 async def cancel_ticket(
     ticket_id: TicketId,
-    principal: BranchWorker,
+    access: BranchWorkerAccess,
     session: WriteSession,
-    settings: AppSettings,
     now: Now,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(await queue_service.cancel_ticket(session, access, ticket_id, now))

@@ -9,8 +9,7 @@ from typing import Annotated
 from fastapi import Path, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from app.appointments.branch_day import branch_day_service
-from app.appointments.dependencies import AppSettings, BranchWorker, Now
+from app.appointments.dependencies import AppSettings, BranchWorkerAccess, Now
 from app.appointments.errors import (
     AppointmentBegun,
     BookingNotFound,
@@ -94,13 +93,12 @@ BookingId = Annotated[
 )
 async def staff_book(
     request: StaffBookingCreate,
-    principal: BranchWorker,
+    access: BranchWorkerAccess,
     session: WriteSession,
     settings: AppSettings,
     now: Now,
     _idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     view = await staff_booking_service.book(session, access, request, now, settings)
     return JSONResponse(staff_json(view), status_code=status.HTTP_201_CREATED)
 
@@ -115,9 +113,10 @@ async def staff_book(
     responses=problem_responses(BookingNotFound),
 )
 async def staff_get_booking(
-    booking_id: BookingId, principal: BranchWorker, session: ReadSession, settings: AppSettings
+    booking_id: BookingId,
+    access: BranchWorkerAccess,
+    session: ReadSession,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(staff_json(await staff_booking_service.get(session, access, booking_id)))
 
 
@@ -137,12 +136,11 @@ async def staff_get_booking(
 async def staff_cancel_booking(
     booking_id: BookingId,
     request: StaffCancel,
-    principal: BranchWorker,
+    access: BranchWorkerAccess,
     session: WriteSession,
     settings: AppSettings,
     now: Now,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     view = await staff_booking_service.cancel(
         session, access, booking_id, request.reason, now, settings
     )
@@ -174,12 +172,11 @@ async def staff_cancel_booking(
 async def staff_reschedule_booking(
     booking_id: BookingId,
     request: StaffReschedule,
-    principal: BranchWorker,
+    access: BranchWorkerAccess,
     session: WriteSession,
     settings: AppSettings,
     now: Now,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     view = await staff_booking_service.reschedule(
         session, access, booking_id, request, now, settings
     )
@@ -212,9 +209,10 @@ async def staff_reschedule_booking(
     ),
 )
 async def staff_confirmation_page(
-    booking_id: BookingId, principal: BranchWorker, session: ReadSession, settings: AppSettings
+    booking_id: BookingId,
+    access: BranchWorkerAccess,
+    session: ReadSession,
 ) -> HTMLResponse:
-    access = await branch_day_service.access(session, principal, settings)
     view = await staff_booking_service.get(session, access, booking_id)
     return HTMLResponse(
         await confirmation_page(view),

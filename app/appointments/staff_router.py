@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from app.appointments.branch_day import branch_day_service
 from app.appointments.calendar import local_day
-from app.appointments.dependencies import AppSettings, Now
+from app.appointments.dependencies import Now, StaffAccess
 from app.appointments.errors import (
     AppointmentNotBegun,
     BookingNotFound,
@@ -19,7 +19,7 @@ from app.appointments.errors import (
     CounterNotAtBranch,
 )
 from app.appointments.schemas import BranchDayRead, CheckIn, VisitRead
-from app.core.auth import MissingRole, Staff
+from app.core.auth import MissingRole
 from app.core.routing import api_router, problem_responses
 from app.core.state_machine import InvalidTransition
 from app.core.uow import ReadSession, WriteSession
@@ -53,9 +53,8 @@ VisitId = Annotated[
 )
 async def branch_day(
     branch_id: BranchId,
-    principal: Staff,
+    access: StaffAccess,
     session: ReadSession,
-    settings: AppSettings,
     now: Now,
     day: Annotated[
         date | None, Query(alias="date", description="The day (Berlin); default today.")
@@ -64,7 +63,6 @@ async def branch_day(
         uuid.UUID | None, Query(description="Only the appointments sent to this counter.")
     ] = None,
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     answer = await branch_day_service.day(
         session, access, branch_id, day or local_day(now), counter_id
     )
@@ -89,9 +87,8 @@ async def branch_day(
     ),
 )
 async def check_in(
-    request: CheckIn, principal: Staff, session: WriteSession, settings: AppSettings, now: Now
+    request: CheckIn, access: StaffAccess, session: WriteSession, now: Now
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     visit = await branch_day_service.check_in(
         session, access, request.reference, request.counter_id, now
     )
@@ -114,9 +111,8 @@ async def check_in(
     responses=problem_responses(BookingNotFound, AppointmentNotBegun, InvalidTransition),
 )
 async def mark_no_show(
-    booking_id: VisitId, principal: Staff, session: WriteSession, settings: AppSettings, now: Now
+    booking_id: VisitId, access: StaffAccess, session: WriteSession, now: Now
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(await branch_day_service.mark_no_show(session, access, booking_id, now))
 
 
@@ -133,7 +129,6 @@ async def mark_no_show(
     responses=problem_responses(BookingNotFound, InvalidTransition),
 )
 async def complete_visit(
-    booking_id: VisitId, principal: Staff, session: WriteSession, settings: AppSettings, now: Now
+    booking_id: VisitId, access: StaffAccess, session: WriteSession, now: Now
 ) -> JSONResponse:
-    access = await branch_day_service.access(session, principal, settings)
     return JSONResponse(await branch_day_service.complete(session, access, booking_id, now))

@@ -4,16 +4,16 @@ anonymised open-data feed the city can publish."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Query
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.appointments.branch_day import branch_day_service
+from app.appointments.branch_day import BranchAccess
 from app.appointments.calendar import local_day
-from app.appointments.dependencies import AppSettings, BranchWorker, Now
+from app.appointments.dependencies import BranchWorkerAccess, Now
 from app.appointments.errors import StatisticsRangeRefused
 from app.appointments.schemas import OpenDataRead, StatisticsRead
 from app.appointments.statistics import (
@@ -83,14 +83,12 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 async def _supervisors_figures(
     session: AsyncSession,
-    principal: BranchWorker,
-    settings: AppSettings,
-    now: Now,
+    access: BranchAccess,
+    now: datetime,
     branch_id: uuid.UUID | None,
     first: date | None,
     last: date | None,
 ) -> tuple[date, date, list[DayFigures]]:
-    access = await branch_day_service.access(session, principal, settings)
     branch_ids = await statistics_service.branches_for(session, access, branch_id)
     last = last or local_day(now)
     first = first or last - timedelta(days=DEFAULT_DAYS - 1)
@@ -120,17 +118,14 @@ async def _open_figures(
     responses=problem_responses(MissingRole, BranchNotFound, StatisticsRangeRefused),
 )
 async def statistics(
-    principal: BranchWorker,
+    access: BranchWorkerAccess,
     session: ReadSession,
-    settings: AppSettings,
     now: Now,
     branch_id: BranchFilter = None,
     first: First = None,
     last: Last = None,
 ) -> JSONResponse:
-    first, last, rows = await _supervisors_figures(
-        session, principal, settings, now, branch_id, first, last
-    )
+    first, last, rows = await _supervisors_figures(session, access, now, branch_id, first, last)
     return JSONResponse(
         {"from": first.isoformat(), "to": last.isoformat(), "items": as_json(rows)},
         headers={"Cache-Control": "private, no-store"},
@@ -147,17 +142,14 @@ async def statistics(
     ),
 )
 async def statistics_csv(
-    principal: BranchWorker,
+    access: BranchWorkerAccess,
     session: ReadSession,
-    settings: AppSettings,
     now: Now,
     branch_id: BranchFilter = None,
     first: First = None,
     last: Last = None,
 ) -> Response:
-    first, last, rows = await _supervisors_figures(
-        session, principal, settings, now, branch_id, first, last
-    )
+    first, last, rows = await _supervisors_figures(session, access, now, branch_id, first, last)
     return Response(
         as_csv(rows),
         media_type=CSV_MEDIA_TYPE,
