@@ -97,6 +97,19 @@ async def return_held_back(db: Database, settings: Settings) -> datetime:
     return returns_at
 
 
+async def two_waiting_when_a_slot_frees(
+    client: httpx.AsyncClient, db: Database, settings: Settings, calendar: Calendar
+) -> tuple[Waiting, Waiting, datetime]:
+    """Erika books Monday 8:00 and joins the waiting list, then Jonas does; she cancels and
+    the units return (to the first of them). Both entries, and when the units returned."""
+    erika = await sign_in(client, "erika")
+    cancelled = await book_with_eid(client, calendar, erika.access_token)
+    first = await join_with_eid(client, calendar, "erika", "erika@example.org")
+    second = await join_with_eid(client, calendar, "jonas", "jonas@example.org")
+    returned_at = await cancel_and_return(client, db, settings, cancelled)
+    return first, second, returned_at
+
+
 async def offers_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(
         select(CapacityOffer.status, func.count()).group_by(CapacityOffer.status)
@@ -214,12 +227,7 @@ async def test_a_declined_offer_passes_to_the_next_citizen_and_then_to_the_publi
     settings: Settings,
     calendar: Calendar,
 ) -> None:
-    erika = await sign_in(client, "erika")
-    cancelled = await book_with_eid(client, calendar, erika.access_token)
-    first = await join_with_eid(client, calendar, "erika", "erika@example.org")
-    second = await join_with_eid(client, calendar, "jonas", "jonas@example.org")
-
-    await cancel_and_return(client, db, settings, cancelled)
+    first, second, _ = await two_waiting_when_a_slot_frees(client, db, settings, calendar)
     first_id, first_token = await offer_link(session, "erika@example.org")
     declined = await client.post(
         f"{API}/offers/{first_id}/decline", headers=offer_token(first_token)
@@ -255,11 +263,7 @@ async def test_a_lapsed_offer_moves_on_with_the_job_and_its_link_no_longer_books
     settings: Settings,
     calendar: Calendar,
 ) -> None:
-    erika = await sign_in(client, "erika")
-    cancelled = await book_with_eid(client, calendar, erika.access_token)
-    first = await join_with_eid(client, calendar, "erika", "erika@example.org")
-    await join_with_eid(client, calendar, "jonas", "jonas@example.org")
-    returned_at = await cancel_and_return(client, db, settings, cancelled)
+    first, _, returned_at = await two_waiting_when_a_slot_frees(client, db, settings, calendar)
     offer_id, token = await offer_link(session, "erika@example.org")
     lapse = returned_at + timedelta(minutes=settings.waiting_list_offer_minutes)
 
@@ -323,11 +327,7 @@ async def test_withdrawing_erases_the_entry_and_passes_its_offer_on(
     settings: Settings,
     calendar: Calendar,
 ) -> None:
-    erika = await sign_in(client, "erika")
-    cancelled = await book_with_eid(client, calendar, erika.access_token)
-    first = await join_with_eid(client, calendar, "erika", "erika@example.org")
-    second = await join_with_eid(client, calendar, "jonas", "jonas@example.org")
-    await cancel_and_return(client, db, settings, cancelled)
+    first, second, _ = await two_waiting_when_a_slot_frees(client, db, settings, calendar)
     path = f"{API}/waiting-list/{first.id}"
 
     seen = await client.get(path, headers={"Waiting-List-Token": first.token})
