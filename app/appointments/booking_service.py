@@ -210,7 +210,7 @@ class BookingService:
                 "confirmed_via": "eid",
                 "confirmed_at": now,
                 "expires_at": None,
-                "reminder_sent_at": _reminder_done(hold.starts_at, now, settings),
+                "reminder_sent_at": reminder_done(hold.starts_at, now, settings),
             }
             booking = await self._apply(session, hold_id, "confirm", guard, values, now)
             view = await self.view(session, booking)
@@ -262,7 +262,7 @@ class BookingService:
             "confirmed_at": now,
             "expires_at": None,
             "booked_by": staff_id,
-            "reminder_sent_at": _reminder_done(hold.starts_at, now, settings),
+            "reminder_sent_at": reminder_done(hold.starts_at, now, settings),
         }
         guard = [Booking.status == BookingStatus.held, Booking.expires_at > now]
         booking = await self._apply(session, hold.id, "confirm", guard, values, now)
@@ -309,7 +309,7 @@ class BookingService:
         values = {
             "confirmed_at": now,
             "expires_at": None,
-            "reminder_sent_at": _reminder_done(starts_at, now, settings),
+            "reminder_sent_at": reminder_done(starts_at, now, settings),
         }
         booking = await self._apply(session, booking_id, "confirm", guard, values, now)
         view = await self.view(session, booking)
@@ -394,7 +394,7 @@ class BookingService:
                 cancelled.branch_id,
                 cancelled.starts_at,
                 cancelled.ends_at,
-                _returns_at(now, settings),
+                capacity_returns_at(now, settings),
             )
         else:
             await bookings.release(
@@ -455,12 +455,12 @@ class BookingService:
                 "ends_at": end,
                 "units": units,
                 "sequence": Booking.sequence + 1,
-                "reminder_sent_at": _reminder_done(start, now, settings),
+                "reminder_sent_at": reminder_done(start, now, settings),
                 "change_reason": reason,
             },
             now,
         )
-        await bookings.hold_back(session, *old, _returns_at(now, settings))
+        await bookings.hold_back(session, *old, capacity_returns_at(now, settings))
         view = await self.view(session, moved)
         if moved.email:
             await self._send_confirmation(session, view, settings)
@@ -488,7 +488,7 @@ class BookingService:
     async def send_reminders(self, session: AsyncSession, now: datetime, settings: Settings) -> int:
         """Remind confirmed bookings with an e-mail address once, `booking_reminder_hours`
         before their start; those confirmed within that time are marked as reminded when
-        confirmed (`_reminder_done`)."""
+        confirmed (`reminder_done`)."""
         ahead = timedelta(hours=settings.booking_reminder_hours)
         due = (
             await session.scalars(
@@ -728,14 +728,14 @@ def _cancel_url(settings: Settings, booking_id: uuid.UUID) -> str:
     return f"{_pages(settings)}/{booking_id}/cancel?sig={link_signature(settings, booking_id)}"
 
 
-def _reminder_done(start: datetime, now: datetime, settings: Settings) -> datetime | None:
+def reminder_done(start: datetime, now: datetime, settings: Settings) -> datetime | None:
     """A booking made within the reminder time needs no reminder: it counts as sent."""
     if start - now <= timedelta(hours=settings.booking_reminder_hours):
         return now
     return None
 
 
-def _returns_at(now: datetime, settings: Settings) -> datetime:
+def capacity_returns_at(now: datetime, settings: Settings) -> datetime:
     low = settings.cancelled_capacity_delay_min_seconds
     high = settings.cancelled_capacity_delay_max_seconds
     return now + timedelta(seconds=_random.uniform(low, high))

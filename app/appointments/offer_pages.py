@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from app.appointments.calendar import BERLIN
 from app.appointments.dependencies import AppSettings, Now
 from app.appointments.offers import offer_service
-from app.appointments.pages import _button_form, _details, _page, _shown
+from app.appointments.pages import booking_details, button_form, html_page, shown_page
 from app.core.routing import api_router
 from app.core.uow import ReadSession, WriteSession
 
@@ -60,19 +60,19 @@ async def offer_page(
             if offer["moves_booking_id"]
             else ""
         )
-        accept = _button_form(
+        accept = button_form(
             f"/appointments/offers/{offer_id}/accept", "token", token, "Annehmen", "Accept"
         )
-        decline = _button_form(
+        decline = button_form(
             f"/appointments/offers/{offer_id}/decline", "token", token, "Ablehnen", "Decline"
         )
-        return _page(
+        return html_page(
             "Früherer Termin frei",
             "Earlier slot free",
             _offer_details(offer) + moving + accept + decline,
         )
 
-    return await _shown(request, show)
+    return await shown_page(request, show)
 
 
 @offer_pages.post("/{offer_id}/accept", response_class=HTMLResponse, include_in_schema=False)
@@ -92,9 +92,9 @@ async def accept_submit(
             '<p class="en" lang="en">The appointment is booked for you. The confirmation '
             "with the calendar entry is on its way.</p>"
         )
-        return _page("Termin gebucht", "Appointment booked", note + _details(view))
+        return html_page("Termin gebucht", "Appointment booked", note + booking_details(view))
 
-    return await _shown(request, act)
+    return await shown_page(request, act)
 
 
 @offer_pages.post("/{offer_id}/decline", response_class=HTMLResponse, include_in_schema=False)
@@ -115,6 +115,6 @@ async def decline_submit(
             '<p class="en" lang="en">You declined the slot; it goes to the next person. You '
             "stay on the waiting list.</p>"
         )
-        return _page("Angebot abgelehnt", "Offer declined", note)
+        return html_page("Angebot abgelehnt", "Offer declined", note)
 
-    return await _shown(request, act)
+    return await shown_page(request, act)

@@ -32,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.appointments.booking_service import (
     BookingView,
-    _reminder_done,
-    _returns_at,
     booking_service,
+    capacity_returns_at,
+    reminder_done,
 )
 from app.appointments.calendar import local_day, rfc3339
 from app.appointments.errors import (
@@ -480,11 +480,11 @@ class OfferService:
                 "ends_at": offer.ends_at,
                 "units": offer.units,
                 "sequence": Booking.sequence + 1,
-                "reminder_sent_at": _reminder_done(offer.starts_at, now, settings),
+                "reminder_sent_at": reminder_done(offer.starts_at, now, settings),
             },
             summary={"offer_id": str(offer.id)},
         )
-        await bookings.hold_back(session, *old, _returns_at(now, settings))
+        await bookings.hold_back(session, *old, capacity_returns_at(now, settings))
         view = await booking_service.view(session, moved)
         await booking_service.send_confirmation(session, view, settings)
         return view
@@ -522,7 +522,7 @@ class OfferService:
                 confirmed_via="eid" if entry.confirmed_via == "eid" else "email",
                 counts_in_quota=True,
                 confirmed_at=now,
-                reminder_sent_at=_reminder_done(offer.starts_at, now, settings),
+                reminder_sent_at=reminder_done(offer.starts_at, now, settings),
             ),
         )
         await record(

@@ -36,7 +36,7 @@ Code = Annotated[str, Query(pattern=CODE_PATTERN)]
 FormCode = Annotated[str, Form(pattern=CODE_PATTERN)]
 
 
-def _page(title_de: str, title_en: str, body: str, status_code: int = 200) -> HTMLResponse:
+def html_page(title_de: str, title_en: str, body: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(
         f"""<!DOCTYPE html>
 <html lang="de">
@@ -60,7 +60,7 @@ def _page(title_de: str, title_en: str, body: str, status_code: int = 200) -> HT
     )
 
 
-def _details(view: BookingView) -> str:
+def booking_details(view: BookingView) -> str:
     booking = view.booking
     start = booking.starts_at.astimezone(BERLIN)
     label = BOOKINGS.labels[booking.status]
@@ -80,7 +80,7 @@ def _details(view: BookingView) -> str:
     return f"<dl>\n{items}\n</dl>"
 
 
-def _button_form(action: str, field: str, value: str, label_de: str, label_en: str) -> str:
+def button_form(action: str, field: str, value: str, label_de: str, label_en: str) -> str:
     return (
         f'<form method="post" action="{escape(action)}">'
         f'<input type="hidden" name="{escape(field)}" value="{escape(value)}">'
@@ -89,7 +89,9 @@ def _button_form(action: str, field: str, value: str, label_de: str, label_en: s
     )
 
 
-async def _shown(request: Request, action: Callable[[], Awaitable[HTMLResponse]]) -> HTMLResponse:
+async def shown_page(
+    request: Request, action: Callable[[], Awaitable[HTMLResponse]]
+) -> HTMLResponse:
     """The page, or the problem as a page: people follow these links, not programs. What a
     refusal itself changed (a wrong code counted) is kept, as the API keeps it."""
     try:
@@ -101,7 +103,7 @@ async def _shown(request: Request, action: Callable[[], Awaitable[HTMLResponse]]
             f"<p>{escape(problem.detail.get(Language.de))}</p>"
             f'<p class="en" lang="en">{escape(problem.detail.get(Language.en))}</p>'
         )
-        return _page(
+        return html_page(
             problem.title.get(Language.de), problem.title.get(Language.en), body, problem.status
         )
 
@@ -127,7 +129,7 @@ async def _offer_cancel(
             if asking
             else ""
         )
-        cancel = _button_form(
+        cancel = button_form(
             f"/appointments/bookings/{booking_id}/cancel",
             "sig",
             signature,
@@ -139,9 +141,9 @@ async def _offer_cancel(
             if asking
             else ("Ihr Termin", "Your appointment")
         )
-        return _page(*titles, question + _details(view) + cancel)
+        return html_page(*titles, question + booking_details(view) + cancel)
 
-    return await _shown(request, show)
+    return await shown_page(request, show)
 
 
 @pages.get("/{booking_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -178,9 +180,9 @@ async def cancel_submit(
     async def act() -> HTMLResponse:
         access = BookingAccess(signature=signature)
         view = await booking_service.cancel(session, booking_id, access, now, settings)
-        return _page("Termin abgesagt", "Appointment cancelled", _details(view))
+        return html_page("Termin abgesagt", "Appointment cancelled", booking_details(view))
 
-    return await _shown(request, act)
+    return await shown_page(request, act)
 
 
 @pages.get("/{booking_id}/verify", response_class=HTMLResponse, include_in_schema=False)
@@ -190,14 +192,14 @@ async def verify_page(booking_id: uuid.UUID, code: Code) -> HTMLResponse:
         '<p class="en" lang="en">Please confirm your e-mail address to book your '
         "appointment.</p>"
     )
-    button = _button_form(
+    button = button_form(
         f"/appointments/bookings/{booking_id}/verify",
         "code",
         code,
         "Termin verbindlich buchen",
         "Book the appointment",
     )
-    return _page("Termin bestätigen", "Confirm appointment", intro + button)
+    return html_page("Termin bestätigen", "Confirm appointment", intro + button)
 
 
 @pages.post("/{booking_id}/verify", response_class=HTMLResponse, include_in_schema=False)
@@ -217,6 +219,6 @@ async def verify_submit(
             '<p class="en" lang="en">Your appointment is booked. The confirmation with the '
             "calendar entry is on its way.</p>"
         )
-        return _page("Termin gebucht", "Appointment booked", note + _details(view))
+        return html_page("Termin gebucht", "Appointment booked", note + booking_details(view))
 
-    return await _shown(request, act)
+    return await shown_page(request, act)

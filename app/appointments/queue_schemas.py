@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
 
 from app.appointments.call_order import QueueGroup, QueueKind
-from app.appointments.schemas import MAX_PERSONS, START_EXAMPLE, Start, _json_integer
+from app.appointments.schemas import MAX_PERSONS, START_EXAMPLE, Start, json_integer
 from app.appointments.tickets import TicketStatus
 from app.core.schemas import LocalizedText
 
@@ -38,7 +38,7 @@ class TicketCreate(BaseModel):
     service_id: uuid.UUID = Field(
         description="The service, from `appointments_list_services`; the branch must offer it."
     )
-    persons: Annotated[int, BeforeValidator(_json_integer)] = Field(
+    persons: Annotated[int, BeforeValidator(json_integer)] = Field(
         default=1,
         ge=1,
         le=MAX_PERSONS,

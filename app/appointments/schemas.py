@@ -50,7 +50,7 @@ def _rfc3339_text(value: Any) -> Any:
     return value
 
 
-def _json_integer(value: Any) -> Any:
+def json_integer(value: Any) -> Any:
     """A JSON integer, which JSON Schema says `2.0` is too; `"2"` and `true` are not."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -152,7 +152,7 @@ class HoldCreate(BaseModel):
     start: Rfc3339 = Field(
         description="A start as `appointments_availability` lists it, with its offset."
     )
-    persons: Annotated[int, BeforeValidator(_json_integer)] = Field(
+    persons: Annotated[int, BeforeValidator(json_integer)] = Field(
         default=1,
         ge=1,
         le=MAX_PERSONS,
@@ -360,7 +360,7 @@ class StaffBookingCreate(BaseModel):
     start: Rfc3339 = Field(
         description="A start as `appointments_availability` lists it, with its offset."
     )
-    persons: Annotated[int, BeforeValidator(_json_integer)] = Field(
+    persons: Annotated[int, BeforeValidator(json_integer)] = Field(
         default=1, ge=1, le=MAX_PERSONS, description="How many persons come together."
     )
     name: str = Field(

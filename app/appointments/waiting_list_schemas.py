@@ -15,7 +15,7 @@ from app.appointments.schemas import (
     START_EXAMPLE,
     BookingRead,
     Start,
-    _json_integer,
+    json_integer,
 )
 from app.core.i18n import Language
 from app.core.schemas import EmailAddress, LocalizedText
@@ -68,7 +68,7 @@ class WaitingListJoin(BaseModel):
         description="The branches at which the citizen would take a slot (each must offer "
         "the service); with `booking_id`, the booking's branch when left out.",
     )
-    persons: Annotated[int, BeforeValidator(_json_integer)] | None = Field(
+    persons: Annotated[int, BeforeValidator(json_integer)] | None = Field(
         default=None,
         ge=1,
         le=MAX_PERSONS,
