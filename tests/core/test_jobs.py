@@ -392,11 +392,16 @@ async def test_job_of_a_worker_that_died_is_claimed_again_only_after_its_lease_e
 async def test_job_running_longer_than_its_lease_is_not_taken_by_another_worker(
     committed_db: Database, second_db: Database, worker_settings: Settings, registry: JobRegistry
 ) -> None:
+    # A lease of 4 s, renewed every 1.3 s: a heartbeat may be late by 2.6 s on a busy machine
+    # (with 2 s it was late once in a parallel suite) and the job still outlives the lease.
+    lease_seconds = 4
+    worker_settings = worker_settings.model_copy(update={"job_lease_seconds": lease_seconds})
+
     @registry.job("test.render_pdf")
     async def render_pdf(
         session: AsyncSession, payload: dict[str, Any], context: JobContext
     ) -> None:
-        await asyncio.sleep(LEASE_SECONDS * 1.5)
+        await asyncio.sleep(lease_seconds * 1.5)
 
     job_id = await enqueue_committed(committed_db, "test.render_pdf")
     owner = asyncio.create_task(Worker(committed_db, worker_settings, registry).run_until_idle())
